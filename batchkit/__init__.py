@@ -1,0 +1,13 @@
+"""batchkit: lazy pipelines over batches of a dataset, run sequentially, prefetch-parallel or on Dask."""
+from .batch import ArrayBatch, Batch
+from .dataset import Dataset
+from .decorators import action, inbatch_parallel, model
+from .errors import (BatchkitAttributeError, BatchkitError, BatchkitKeyError, BatchkitRuntimeError,
+                     BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline)
+from .index import DatasetIndex, FilesIndex
+
+__all__ = [
+    'ArrayBatch', 'Batch', 'BatchkitAttributeError', 'BatchkitError', 'BatchkitKeyError', 'BatchkitRuntimeError',
+    'BatchkitTypeError', 'BatchkitValueError', 'Dataset', 'DatasetIndex', 'FilesIndex', 'SkipBatch',
+    'StopPipeline', 'action', 'inbatch_parallel', 'model',
+]

@@ -1,0 +1,50 @@
+"""ArrayBatch: a batch whose components are numpy arrays, with load and dump actions."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..decorators import action
+from .base import Batch
+
+__all__ = ['ArrayBatch']
+
+
+class ArrayBatch(Batch):
+    """A batch of numpy-array components, gathered once per batch from the dataset's preloaded arrays.
+
+    >>> ds = Dataset.from_arrays(images=np.zeros((10, 28, 28)), labels=np.arange(10))   # doctest: +SKIP
+    >>> batch = ds.next_batch(4)                                                          # doctest: +SKIP
+    >>> batch.images.shape                                                                # doctest: +SKIP
+    (4, 28, 28)
+    """
+
+    def _cut(self, source: Any, positions: np.ndarray) -> Any:
+        if source is None:
+            return None
+        if not isinstance(source, np.ndarray):
+            source = np.asarray(source)
+        return source[positions]
+
+    @action
+    def load(self, src: Any = None, fmt: str = 'npz', components: str | Sequence[str] | None = None,
+             **kwargs: Any) -> 'ArrayBatch':
+        """Load components: from whole-dataset data (`src` a file or an array), or one file per item.
+
+        Args:
+            src: a file (npz, npy, csv) or data ('array': an array, a tuple of arrays or a dict) holding one
+                row per dataset item; the batch takes the rows of its items. None over a FilesIndex: one
+                file per item.
+            fmt: 'npz', 'npy', 'csv' or 'array'.
+            components: the component(s) to fill (default: all declared components, or the npz keys).
+        """
+        from . import io
+        return io.load(self, src, fmt, components, **kwargs)
+
+    @action
+    def dump(self, dst: str, fmt: str = 'npz', components: str | Sequence[str] | None = None,
+             **kwargs: Any) -> 'ArrayBatch':
+        """Write one file per item into the directory `dst`, named by the item's id (readable via FilesIndex)."""
+        from . import io
+        return io.dump(self, dst, fmt, components, **kwargs)

@@ -1,0 +1,263 @@
+"""Batch and BatchMeta: a batch of items, its components, and the registries of actions and models."""
+from __future__ import annotations
+
+import inspect
+import types
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .._naming import suggest
+from ..decorators import ActionSpec, ModelSpec, spec_of
+from ..errors import BatchkitAttributeError, BatchkitValueError, ModelError, UnknownNameError
+from ..index import DatasetIndex
+from ..locks import LockRegistry
+from ..models.store import ModelEntry, ModelStore
+
+__all__ = ['Batch', 'BatchMeta', 'RunInfo']
+
+_STANDALONE_LOCKS = LockRegistry()    # locks of batches that are not part of a pipeline run
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a batch knows of the run it belongs to; small and picklable, so it travels with the batch."""
+    seed: int | None
+    n_batches: int | None
+
+
+class BatchMeta(type):
+    """Collects @action and @model methods into read-only registries when a batch class is created.
+
+    It never renames or rewrites methods. Static models are compiled here, once per defining class.
+    """
+
+    def __init__(cls, name: str, bases: tuple, namespace: dict) -> None:
+        super().__init__(name, bases, namespace)
+        actions: dict[str, ActionSpec] = {}
+        models: dict[str, ModelSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                spec = spec_of(value)
+                if isinstance(spec, ActionSpec):
+                    actions[attr] = spec
+                    models.pop(attr, None)
+                elif isinstance(spec, ModelSpec):
+                    models[attr] = spec
+                    actions.pop(attr, None)
+                elif attr in actions or attr in models:     # a plain attribute shadows an inherited mark
+                    actions.pop(attr, None)
+                    models.pop(attr, None)
+        for spec in actions.values():
+            if spec.model is not None and spec.model not in models:
+                raise UnknownNameError(
+                    f"Expected @action(model=...) of '{name}.{spec.name}' to name a @model of the class. "
+                    f"Received: model={spec.model!r}.{suggest(spec.model, models)}")
+        cls.actions = types.MappingProxyType(actions)
+        cls.models = types.MappingProxyType(models)
+        cls._class_models = cls._compile_static_models(models, bases)
+
+    def _compile_static_models(cls, models: Mapping[str, ModelSpec], bases: tuple) -> ModelStore:
+        inherited = {}
+        for base in bases:
+            store = getattr(base, '_class_models', None)
+            for entry in store or ():
+                inherited.setdefault(entry.name, entry)
+        store = ModelStore()
+        for name, spec in models.items():
+            if spec.mode != 'static':
+                continue
+            entry = inherited.get(name)
+            if entry is not None and entry.origin is spec:
+                store.put(entry)
+                continue
+            try:
+                descriptor = spec.fn()
+            except Exception as exc:
+                raise ModelError(f"Expected static model '{cls.__name__}.{name}' to compile when its class is "
+                                 f"created. Received: {type(exc).__name__}: {exc}. A static model takes no "
+                                 "arguments and uses no outside state; use mode='dynamic' to build from a batch.") from exc
+            store.put(ModelEntry(name, descriptor, 'static', origin=spec))
+            from ..signals import model_built
+            model_built.send(cls, name=name, model=descriptor, mode='static')
+        return store
+
+
+class Batch(metaclass=BatchMeta):
+    """A batch of dataset items: its index, its components and the actions that process it.
+
+    Components listed in `components` are read from `preloaded` data on first access, cut to the batch's
+    items, and kept: reading twice gives the same object and in-place edits persist.
+
+    >>> b = Batch(DatasetIndex(3), preloaded={'x': [10, 20, 30]})
+    >>> b.x
+    [10, 20, 30]
+    """
+
+    components: Sequence[str] | None = None
+    actions: Mapping[str, ActionSpec]
+    models: Mapping[str, ModelSpec]
+
+    def __init__(self, index: Any, preloaded: Any = None, pipeline: Any = None, *, dataset: Any = None) -> None:
+        self._index = index if isinstance(index, DatasetIndex) else DatasetIndex(index)
+        self._preloaded = preloaded
+        self.pipeline = pipeline
+        self._dataset = dataset
+        self._run_info: RunInfo | None = None
+        self._pos = 0                   # the batch's number in its run, from 0
+        self._locks: LockRegistry | None = None
+        self._random: np.random.Generator | None = None
+
+    # --- index ---------------------------------------------------------------------------------------------
+    @property
+    def index(self) -> DatasetIndex:
+        return self._index
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self._index.indices
+
+    @property
+    def size(self) -> int:
+        return len(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}({len(self)} items)'
+
+    # --- components ----------------------------------------------------------------------------------------
+    @property
+    def component_names(self) -> tuple[str, ...]:
+        """Declared components, or the keys of the preloaded data when the class declares none."""
+        if self.components is not None:
+            return tuple(self.components)
+        if isinstance(self._preloaded, Mapping):
+            return tuple(self._preloaded)
+        return ()
+
+    @classmethod
+    def check_preloaded(cls, preloaded: Any, size: int) -> None:
+        """Raise early if `preloaded` does not fit `size` items and the declared components."""
+        if isinstance(preloaded, Mapping):
+            items = preloaded.items()
+        elif isinstance(preloaded, (tuple, list)) and cls.components is not None:
+            if len(preloaded) != len(cls.components):
+                raise BatchkitValueError(
+                    f"Expected preloaded data for the {len(cls.components)} components {tuple(cls.components)}. "
+                    f"Received: a {type(preloaded).__name__} of {len(preloaded)} items.")
+            items = zip(cls.components, preloaded)
+        else:
+            return
+        for name, value in items:
+            if value is not None and hasattr(value, '__len__') and len(value) != size:
+                raise BatchkitValueError(
+                    f"Expected preloaded component '{name}' to have one entry per dataset item ({size}). "
+                    f"Received: {len(value)} entries.")
+
+    def _preloaded_source(self, name: str) -> Any:
+        data = self._preloaded
+        if isinstance(data, Mapping):
+            return data.get(name)
+        if isinstance(data, (tuple, list)) and self.components is not None and name in self.components:
+            return data[list(self.components).index(name)]
+        return None
+
+    def _cut(self, source: Any, positions: np.ndarray) -> Any:
+        """The rows of `source` (whole-dataset data) at `positions`."""
+        if source is None:
+            return None
+        if isinstance(source, np.ndarray):
+            return source[positions]
+        if isinstance(source, (list, tuple)):
+            return [source[i] for i in positions.tolist()]
+        return source[positions]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: the first read of a component gathers and keeps it.
+        if name.startswith('_'):
+            raise AttributeError(name)
+        if name in self.component_names:
+            value = self._cut(self._preloaded_source(name), self._index.root_positions)
+            self.__dict__[name] = value
+            return value
+        known = [*self.component_names, *type(self).actions, *(k for k in vars(self) if not k.startswith('_'))]
+        raise BatchkitAttributeError(
+            f"Expected a component, action or attribute of {type(self).__name__}. Received: {name!r}.{suggest(name, known)}")
+
+    def gather(self) -> 'Batch':
+        """Read every preloaded component now (before shipping the batch to another process)."""
+        for name in self.component_names:
+            getattr(self, name)
+        return self
+
+    # --- run context ---------------------------------------------------------------------------------------
+    @property
+    def random(self) -> np.random.Generator:
+        """The batch's own generator, derived from the run's seed and the batch's number in the run."""
+        if self._random is None:
+            seed = None if self._run_info is None else self._run_info.seed
+            if seed is None:
+                self._random = np.random.default_rng()
+            else:
+                seq = np.random.SeedSequence(seed, spawn_key=(self._pos,))
+                self._random = np.random.Generator(np.random.PCG64(seq))
+        return self._random
+
+    @property
+    def locks(self) -> LockRegistry:
+        return _STANDALONE_LOCKS if self._locks is None else self._locks
+
+    def _attach(self, pipeline: Any, run_info: RunInfo, position: int, locks: LockRegistry) -> 'Batch':
+        self.pipeline, self._run_info, self._pos, self._locks = pipeline, run_info, position, locks
+        return self
+
+    def __getstate__(self) -> dict:
+        # Ship only what the batch needs: its own rows, not the whole dataset, pipeline or locks.
+        self.gather()
+        state = dict(self.__dict__)
+        state.update(_preloaded=None, pipeline=None, _dataset=None, _locks=None, _random=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    # --- models --------------------------------------------------------------------------------------------
+    def get_model_by_name(self, name: str) -> Any:
+        """The model (descriptor) called `name`: the pipeline's models first, then the class's @model ones."""
+        if self.pipeline is not None:
+            return self.pipeline.get_model_by_name(name, batch=self)
+        return type(self).class_model(name, batch=self)
+
+    @classmethod
+    def class_model(cls, name: str, batch: 'Batch | None' = None, config: Any = None,
+                    store: ModelStore | None = None) -> Any:
+        """The descriptor of the class's @model `name`; dynamic ones are built from `batch` into `store`."""
+        spec = cls.models.get(name)
+        if spec is None:
+            raise UnknownNameError(
+                f"Expected the name of a model. Received: {name!r}, which is not a @model of {cls.__name__} "
+                f"nor a model of the pipeline.{suggest(name, cls.models)}")
+        if spec.mode == 'static':
+            return cls._class_models.get(name).model
+        if batch is None:
+            raise ModelError(f"Expected a batch to build dynamic model '{name}'. Received: none. "
+                             "Dynamic models are built when the first batch requests them.")
+        store = cls._class_models if store is None else store
+        return store.get_or_build(name, lambda: _build_dynamic(cls, spec, batch, config)).model
+
+
+def _build_dynamic(cls: type, spec: ModelSpec, batch: Batch, config: Any) -> ModelEntry:
+    takes_config = 'config' in inspect.signature(spec.fn).parameters
+    try:
+        descriptor = spec.fn(batch, config=config) if takes_config else spec.fn(batch)
+    except Exception as exc:
+        raise ModelError(f"Expected dynamic model '{cls.__name__}.{spec.name}' to build. "
+                         f"Received: {type(exc).__name__}: {exc}") from exc
+    from ..signals import model_built
+    sender = batch.pipeline if batch.pipeline is not None else cls
+    if model_built.receivers:
+        model_built.send(sender, name=spec.name, model=descriptor, mode='dynamic')
+    return ModelEntry(spec.name, descriptor, 'dynamic', origin=spec)

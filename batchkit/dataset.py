@@ -1,0 +1,156 @@
+"""Dataset: an index, a batch class and preloaded data; splits and batch generation."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+
+from .errors import BatchkitTypeError, BatchkitValueError
+from .index import DEFAULT, BatchPlan, DatasetIndex
+
+if TYPE_CHECKING:
+    from .batch.base import Batch
+    from .pipeline.pipeline import Pipeline
+
+__all__ = ['Dataset']
+
+
+class Dataset:
+    """Items to be processed in batches of `batch_class`.
+
+    Args:
+        index: an int size, an array of ids, or a DatasetIndex / FilesIndex.
+        batch_class: the Batch subclass every batch is made of.
+        preloaded: data for all items (e.g. {'images': X, 'labels': y}), cut to each batch by the batch class.
+
+    >>> ds = Dataset.from_arrays(images=np.zeros((10, 4)), labels=np.arange(10))
+    >>> [len(b) for b in ds.gen_batch(3)]
+    [3, 3, 3, 1]
+    """
+
+    def __init__(self, index: Any, batch_class: type | None = None, preloaded: Any = None, **kwargs: Any) -> None:
+        from .batch.base import Batch
+
+        batch_class = Batch if batch_class is None else batch_class
+        if not (isinstance(batch_class, type) and issubclass(batch_class, Batch)):
+            raise BatchkitTypeError(f"Expected `batch_class` to be a Batch subclass. Received: {batch_class!r}")
+        self.index = index.as_root() if isinstance(index, DatasetIndex) else DatasetIndex(index)
+        self.batch_class = batch_class
+        self.preloaded = preloaded
+        if preloaded is not None:
+            batch_class.check_preloaded(preloaded, len(self.index))
+        self.kwargs = kwargs
+        self.train: Dataset | None = None
+        self.test: Dataset | None = None
+        self.validation: Dataset | None = None
+        self._next_batch: tuple[tuple, Iterator] | None = None
+
+    @classmethod
+    def from_arrays(cls, batch_class: type | None = None, **arrays: Any) -> 'Dataset':
+        """A dataset whose batches carry the given arrays as components (ArrayBatch unless `batch_class`)."""
+        from .batch.array import ArrayBatch
+
+        if not arrays:
+            raise BatchkitValueError("Expected at least one array, e.g. from_arrays(images=X). Received: none.")
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        sizes = {k: len(v) for k, v in arrays.items()}
+        if len(set(sizes.values())) != 1:
+            raise BatchkitValueError(f"Expected arrays of the same length. Received lengths {sizes}")
+        return cls(next(iter(sizes.values())), batch_class=batch_class or ArrayBatch, preloaded=arrays)
+
+    # --- structure -----------------------------------------------------------------------------------------
+    @property
+    def indices(self) -> np.ndarray:
+        return self.index.indices
+
+    @property
+    def size(self) -> int:
+        return len(self.index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}({len(self)} items, batch_class={self.batch_class.__name__})'
+
+    def create_subset(self, index: DatasetIndex) -> 'Dataset':
+        """A dataset over `index` (a subset of this one's) sharing the batch class and the preloaded data."""
+        sub = type(self).__new__(type(self))
+        sub.__dict__.update(self.__dict__)
+        sub.index = index
+        sub.train = sub.test = sub.validation = None
+        sub._next_batch = None
+        return sub
+
+    def split(self, shares: Any = 0.8, shuffle: Any = False) -> None:
+        """Set `train`, `test` (and `validation`): the first share, the next, then the rest.
+
+        >>> ds = Dataset(10); ds.split(0.8)
+        >>> len(ds.train), len(ds.test)
+        (8, 2)
+        """
+        parts = [self.create_subset(self.index.create_subset(p)) for p in self.index.split_positions(shares, shuffle)]
+        self.train, self.test = parts[0], parts[1] if len(parts) > 1 else None
+        self.validation = parts[2] if len(parts) > 2 else None
+
+    def cv_split(self, n_splits: int = 5, shuffle: Any = False) -> None:
+        """Set `cv0` ... `cv{n_splits-1}`, each with `train` and `test` (fold k is the test set of cv k)."""
+        if isinstance(n_splits, bool) or not isinstance(n_splits, int) or not 2 <= n_splits <= len(self):
+            raise BatchkitValueError(
+                f"Expected `n_splits` to be an int from 2 to the dataset size ({len(self)}). Received: {n_splits!r}")
+        from .index import make_rng
+
+        rng = make_rng(shuffle)
+        order = np.arange(len(self)) if rng is None else rng.permutation(len(self))
+        folds = np.array_split(order, n_splits)
+        for k in range(n_splits):
+            fold = self.create_subset(self.index)
+            fold.train = self.create_subset(self.index.create_subset(np.concatenate(folds[:k] + folds[k + 1:])))
+            fold.test = self.create_subset(self.index.create_subset(folds[k]))
+            setattr(self, f'cv{k}', fold)
+
+    # --- batches -------------------------------------------------------------------------------------------
+    def create_batch(self, index: DatasetIndex, **kwargs: Any) -> 'Batch':
+        """A batch of this dataset's batch class over `index` (a subset of this dataset's index)."""
+        return self.batch_class(index, preloaded=self.preloaded, dataset=self, **kwargs)
+
+    def gen_batch(self, batch_size: int, n_epochs: Any = DEFAULT, n_iters: int | None = None, shuffle: Any = False,
+                  drop_last: bool = False) -> Iterator['Batch']:
+        """Yield batches; `n_epochs=1` unless `n_iters` is given (see BatchPlan for the rules)."""
+        plan = BatchPlan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last)
+        return self._gen_from_plan(plan)
+
+    def _gen_from_plan(self, plan: BatchPlan) -> Iterator['Batch']:
+        subset = DatasetIndex._subset_of
+        for _, _, positions in plan:
+            yield self.batch_class(subset(self.index, positions), preloaded=self.preloaded, dataset=self)
+
+    def next_batch(self, batch_size: int, shuffle: Any = False, n_epochs: Any = None, drop_last: bool = False,
+                   n_iters: int | None = None) -> 'Batch':
+        """The next batch of a stored generator; cycles forever unless `n_epochs`/`n_iters` is given.
+
+        Calling it with other arguments starts a new generator. When a finite one ends, StopIteration is raised.
+        """
+        key = (batch_size, shuffle if isinstance(shuffle, (bool, int)) else id(shuffle), n_epochs, drop_last, n_iters)
+        if self._next_batch is None or self._next_batch[0] != key:
+            if n_epochs is None and n_iters is None:
+                plan = BatchPlan.forever(len(self), batch_size, shuffle=shuffle, drop_last=drop_last)
+            else:
+                plan = BatchPlan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last)
+            self._next_batch = (key, self._gen_from_plan(plan))
+        try:
+            return next(self._next_batch[1])
+        except StopIteration:
+            self._next_batch = None
+            raise
+
+    # --- pipelines -----------------------------------------------------------------------------------------
+    @property
+    def p(self) -> 'Pipeline':
+        """A new empty pipeline over this dataset."""
+        return self.pipeline()
+
+    def pipeline(self, config: dict | None = None) -> 'Pipeline':
+        from .pipeline.pipeline import Pipeline
+
+        return Pipeline(dataset=self, config=config)

@@ -1,0 +1,274 @@
+"""DatasetIndex, FilesIndex and BatchPlan: which items form each batch (epochs, shuffle, drop_last, n_iters)."""
+from __future__ import annotations
+
+import copy
+import glob
+import os
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import BatchkitKeyError, BatchkitTypeError, BatchkitValueError
+
+__all__ = ['DEFAULT', 'BatchPlan', 'DatasetIndex', 'FilesIndex', 'make_rng']
+
+
+class _Default:
+    """Marks an argument the caller did not give (so an explicit None can mean something else)."""
+
+    def __repr__(self) -> str:
+        return 'DEFAULT'
+
+
+DEFAULT: Any = _Default()
+
+
+def make_rng(shuffle: Any) -> np.random.Generator | None:
+    """A Generator for `shuffle` (True, an int seed or a Generator), or None for no shuffling."""
+    if shuffle is False or shuffle is None:
+        return None
+    if shuffle is True:
+        return np.random.default_rng()
+    if isinstance(shuffle, (int, np.integer)):
+        if shuffle < 0:
+            raise BatchkitValueError(f"Expected `shuffle` seed to be a non-negative int. Received: shuffle={shuffle}")
+        return np.random.default_rng(int(shuffle))
+    if isinstance(shuffle, np.random.Generator):
+        return shuffle
+    raise BatchkitTypeError(
+        "Expected `shuffle` to be False, True, an int seed or a numpy.random.Generator. "
+        f"Received: shuffle={shuffle!r} of type {type(shuffle).__name__}")
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise BatchkitTypeError(f"Expected `{name}` to be a positive int. Received: {name}={value!r}")
+    if value < 1:
+        raise BatchkitValueError(f"Expected `{name}` to be a positive int. Received: {name}={value}")
+    return int(value)
+
+
+class BatchPlan:
+    """The sequence of batches of one run: validated arguments, the batch count and the positions.
+
+    Iterating yields `(epoch, last_in_epoch, positions)` where `positions` index the items of the index
+    the plan was made for. Batches never mix epochs: each epoch yields the same batch sizes.
+
+    >>> [p.tolist() for _, _, p in BatchPlan(10, 3)]
+    [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    """
+
+    def __init__(self, size: int, batch_size: int, n_epochs: Any = DEFAULT, n_iters: int | None = None,
+                 shuffle: Any = False, drop_last: bool = False) -> None:
+        self.batch_size = _check_positive_int('batch_size', batch_size)
+        if size == 0:
+            raise BatchkitValueError("Expected a dataset with at least one item. Received: an empty index.")
+        if n_iters is not None and n_epochs is not DEFAULT and n_epochs is not None:
+            raise BatchkitValueError(
+                "Expected either `n_epochs` or `n_iters`, not both. "
+                f"Received: n_epochs={n_epochs}, n_iters={n_iters}. Pass only one of them.")
+        if n_iters is None and n_epochs is None:
+            raise BatchkitValueError(
+                "Expected `n_epochs` or `n_iters` to be set. Received: n_epochs=None and n_iters=None, "
+                "which would never stop. Pass n_epochs=1 (the default) or n_iters=N.")
+        self.n_iters = None if n_iters is None else _check_positive_int('n_iters', n_iters)
+        self.n_epochs = None if self.n_iters is not None else (
+            1 if n_epochs is DEFAULT else _check_positive_int('n_epochs', n_epochs))
+        if drop_last and self.batch_size > size:
+            raise BatchkitValueError(
+                f"Expected `batch_size` <= the dataset size ({size}) with drop_last=True. "
+                f"Received: batch_size={batch_size}, which would yield no batch. Lower batch_size or set drop_last=False.")
+        self.size = int(size)
+        self.drop_last = bool(drop_last)
+        self.rng = make_rng(shuffle)
+        n_full, rest = divmod(self.size, self.batch_size)
+        self.batches_per_epoch = n_full + (1 if rest and not self.drop_last else 0)
+
+    @classmethod
+    def forever(cls, size: int, batch_size: int, **kwargs: Any) -> 'BatchPlan':
+        """A plan that cycles through epochs without end (for `next_batch`)."""
+        plan = cls(size, batch_size, n_iters=1, **kwargs)
+        plan.n_iters = None
+        return plan
+
+    def __len__(self) -> int:
+        if self.n_iters is not None:
+            return self.n_iters
+        if self.n_epochs is None:
+            raise BatchkitValueError("Expected a plan with an end. Received: a plan that cycles forever.")
+        return self.n_epochs * self.batches_per_epoch
+
+    def __iter__(self) -> Iterator[tuple[int, bool, np.ndarray]]:
+        size, bs, rng = self.size, self.batch_size, self.rng
+        stops = range(bs, bs * self.batches_per_epoch + 1, bs) if self.drop_last else None
+        left = self.n_iters if self.n_iters is not None else (self.n_epochs or 0) * self.batches_per_epoch
+        forever = self.n_iters is None and self.n_epochs is None
+        ordered = np.arange(size)
+        epoch = 0
+        while forever or left > 0:
+            order = ordered if rng is None else rng.permutation(size)
+            last = self.batches_per_epoch - 1
+            for i in range(self.batches_per_epoch):
+                if not forever:
+                    if left == 0:
+                        return
+                    left -= 1
+                start = i * bs
+                yield epoch, i == last, order[start:start + bs] if stops is None else order[start:stops[i]]
+            epoch += 1
+
+
+class DatasetIndex:
+    """The ids of a dataset's items, and where they sit in the root dataset's arrays.
+
+    >>> DatasetIndex(5).indices
+    array([0, 1, 2, 3, 4])
+    """
+
+    def __init__(self, index: Any) -> None:
+        if isinstance(index, DatasetIndex):
+            self._indices, self._root_pos = index._indices, index._root_pos
+            return
+        self._indices = self._build_ids(index)
+        self._root_pos: np.ndarray | None = None     # None: positions are 0..n-1 in the root data
+        self._pos_of: dict | None = None
+
+    @staticmethod
+    def _build_ids(index: Any) -> np.ndarray:
+        if isinstance(index, (bool, np.bool_)):
+            raise BatchkitTypeError(f"Expected an int size or an array of ids. Received: {index!r}")
+        if isinstance(index, (int, np.integer)):
+            if index < 0:
+                raise BatchkitValueError(f"Expected a non-negative dataset size. Received: {index}")
+            return np.arange(int(index))
+        if isinstance(index, (str, bytes)) or not isinstance(index, (Sequence, np.ndarray, range)):
+            raise BatchkitTypeError(
+                f"Expected an int size or a 1-D list/array of ids. Received: {type(index).__name__} {index!r:.80}")
+        ids = np.asarray(index)
+        if ids.ndim != 1:
+            raise BatchkitValueError(f"Expected a 1-D array of ids. Received: an array of shape {ids.shape}")
+        if len(np.unique(ids)) != len(ids):
+            values, counts = np.unique(ids, return_counts=True)
+            raise BatchkitValueError(
+                f"Expected unique ids. Received: duplicates such as {values[counts > 1][:5].tolist()}")
+        return ids
+
+    @classmethod
+    def _subset_of(cls, parent: 'DatasetIndex', positions: np.ndarray) -> 'DatasetIndex':
+        """A subset of `parent` at `positions`, skipping validation (ids of a valid index are valid)."""
+        sub = copy.copy(parent)
+        sub._indices = parent._indices[positions]
+        sub._root_pos = positions if parent._root_pos is None else parent._root_pos[positions]
+        sub._pos_of = None
+        return sub
+
+    def as_root(self) -> 'DatasetIndex':
+        """This index as the root of new data: positions count from 0 in its own order."""
+        if self._root_pos is None:
+            return self
+        root = copy.copy(self)
+        root._root_pos = None
+        return root
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self._indices
+
+    @property
+    def root_positions(self) -> np.ndarray:
+        """Positions of the items in the data of the root dataset (the one the arrays were given for)."""
+        return np.arange(len(self._indices)) if self._root_pos is None else self._root_pos
+
+    def root_pos(self, positions: np.ndarray) -> np.ndarray:
+        """Root positions of the items at `positions` in this index."""
+        return positions if self._root_pos is None else self._root_pos[positions]
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __iter__(self) -> Iterator:
+        return iter(self._indices)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}({len(self)} items: {self._indices[:5].tolist()}{"..." if len(self) > 5 else ""})'
+
+    def get_pos(self, ids: Any) -> np.ndarray:
+        """Positions (in this index) of the given ids."""
+        if self._pos_of is None:
+            self._pos_of = {k: i for i, k in enumerate(self._indices.tolist())}
+        single = np.ndim(ids) == 0
+        try:
+            pos = [self._pos_of[i] for i in np.atleast_1d(ids).tolist()]
+        except KeyError as e:
+            raise BatchkitKeyError(f"Expected ids of this index. Received: unknown id {e.args[0]!r}") from None
+        return np.asarray(pos[0] if single else pos)
+
+    def create_subset(self, positions: Any) -> 'DatasetIndex':
+        return self._subset_of(self, np.asarray(positions, dtype=np.intp))
+
+    def subset_by_ids(self, ids: Iterable) -> 'DatasetIndex':
+        return self.create_subset(self.get_pos(list(ids)))
+
+    def split_positions(self, shares: Any = 0.8, shuffle: Any = False) -> list[np.ndarray]:
+        """Positions of each part: the first share, then the next, and the rest after the last given share."""
+        shares = [shares] if isinstance(shares, (int, float)) else list(shares)
+        if not 1 <= len(shares) <= 3 or any(not isinstance(s, (int, float)) or s < 0 for s in shares):
+            raise BatchkitValueError(
+                f"Expected `shares` to be a float or a list of 1-3 non-negative floats. Received: shares={shares!r}")
+        if sum(shares) > 1 + 1e-9:
+            raise BatchkitValueError(f"Expected `shares` to sum to <= 1. Received: {shares} (sum {sum(shares):.3f})")
+        if len(shares) < 3 and sum(shares) < 1:
+            shares.append(1 - sum(shares))
+        rng = make_rng(shuffle)
+        n = len(self)
+        order = np.arange(n) if rng is None else rng.permutation(n)
+        bounds = np.round(np.cumsum([0, *shares]) * n).astype(int).clip(0, n)
+        return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def gen_batch(self, batch_size: int, n_epochs: Any = DEFAULT, n_iters: int | None = None, shuffle: Any = False,
+                  drop_last: bool = False) -> Iterator['DatasetIndex']:
+        """Yield index subsets, one a batch (see BatchPlan for the rules)."""
+        for _, _, positions in BatchPlan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last):
+            yield self._subset_of(self, positions)
+
+
+class FilesIndex(DatasetIndex):
+    """An index of files found by glob patterns; ids are file names (without extension if `no_ext`).
+
+    >>> fx = FilesIndex(path='data/*.npz', no_ext=True)   # doctest: +SKIP
+    >>> fx.get_fullpath(fx.indices[0])                     # doctest: +SKIP
+    'data/0001.npz'
+    """
+
+    def __init__(self, index: Any = None, *, path: str | Sequence[str] | None = None, no_ext: bool = False,
+                 dirs: bool = False, sort: bool = True) -> None:
+        if isinstance(index, FilesIndex):
+            super().__init__(index)
+            self._paths = index._paths
+            return
+        if path is None:
+            raise BatchkitValueError("Expected `path`: a glob pattern or a list of them. Received: path=None")
+        patterns = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+        paths: dict[str, str] = {}
+        for pattern in patterns:
+            found = [p for p in glob.glob(os.fspath(pattern)) if os.path.isdir(p) == bool(dirs)]
+            if not found:
+                kind = 'directory' if dirs else 'file'
+                raise BatchkitValueError(f"Expected the pattern {pattern!r} to match at least one {kind}. Received: no match.")
+            for full in found:
+                name = os.path.basename(os.path.normpath(full))
+                key = os.path.splitext(name)[0] if no_ext else name
+                if key in paths and paths[key] != full:
+                    raise BatchkitValueError(
+                        f"Expected unique file ids. Received: {key!r} from both {paths[key]!r} and {full!r}. "
+                        "Use no_ext=False or patterns that do not overlap.")
+                paths[key] = full
+        ids = sorted(paths) if sort else list(paths)
+        super().__init__(np.array(ids))
+        self._paths = paths
+
+    def get_fullpath(self, id_: Any) -> str:
+        try:
+            return self._paths[str(id_)]
+        except KeyError:
+            raise BatchkitKeyError(f"Expected an id of this FilesIndex. Received: {id_!r}") from None

@@ -5,9 +5,11 @@ from .decorators import action, inbatch_parallel, model
 from .errors import (BatchkitAttributeError, BatchkitError, BatchkitKeyError, BatchkitRuntimeError,
                      BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline)
 from .index import DatasetIndex, FilesIndex
+from . import signals
+from .pipeline import B, C, D, F, I, M, Pipeline, R, V, W
 
 __all__ = [
-    'ArrayBatch', 'Batch', 'BatchkitAttributeError', 'BatchkitError', 'BatchkitKeyError', 'BatchkitRuntimeError',
-    'BatchkitTypeError', 'BatchkitValueError', 'Dataset', 'DatasetIndex', 'FilesIndex', 'SkipBatch',
-    'StopPipeline', 'action', 'inbatch_parallel', 'model',
+    'B', 'C', 'D', 'F', 'I', 'M', 'R', 'V', 'W', 'ArrayBatch', 'Batch', 'BatchkitAttributeError', 'BatchkitError', 'BatchkitKeyError', 'BatchkitRuntimeError',
+    'BatchkitTypeError', 'BatchkitValueError', 'Dataset', 'DatasetIndex', 'FilesIndex', 'Pipeline', 'SkipBatch',
+    'StopPipeline', 'action', 'inbatch_parallel', 'model', 'signals',
 ]

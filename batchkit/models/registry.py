@@ -1,0 +1,173 @@
+"""PipelineModels: the models a pipeline declares, builds, imports, shares with children and resets."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .._naming import suggest
+from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError, ModelError, UnknownNameError
+from .. import signals
+from .store import ModelEntry, ModelStore
+
+__all__ = ['ModelDeclaration', 'PipelineModels', 'model_method', 'parse_model_args']
+
+MODES = ('static', 'dynamic')
+
+
+@dataclass(frozen=True, eq=False)
+class ModelDeclaration:
+    """How a pipeline model is made: `cls(config=...)`, a batch-class @model (cls None), or an import (source)."""
+    name: str
+    cls: Any
+    mode: str
+    config: Any = None
+    source: Any = None           # the pipeline an imported model comes from
+
+
+def parse_model_args(args: tuple, kwargs: dict) -> ModelDeclaration:
+    """Tell `(name, cls, mode, config)`, `(mode, cls, name, config)` and friends apart by type and value."""
+    kwargs = dict(kwargs)
+    name, cls, mode = kwargs.pop('name', None), kwargs.pop('model_class', None), kwargs.pop('mode', None)
+    config = kwargs.pop('config', None)
+    if kwargs:
+        raise BatchkitTypeError(f"Expected init_model(name, cls, mode, config). Received unknown keywords "
+                                f"{sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, str) and arg in MODES and mode is None:
+            mode = arg
+        elif isinstance(arg, str) and name is None:
+            name = arg
+        elif callable(arg) and not isinstance(arg, str) and cls is None:
+            cls = arg
+        elif (arg is None or isinstance(arg, dict)) and config is None:
+            config = arg
+        else:
+            raise BatchkitTypeError(f"Expected init_model arguments: a name (str), a model class, a mode "
+                                    f"{MODES} and a config dict. Received: {arg!r:.60} that fits none of the slots left.")
+    if mode is not None and mode not in MODES:
+        raise BatchkitValueError(f"Expected mode to be one of {MODES}. Received: mode={mode!r}")
+    if name is None:
+        if cls is None:
+            raise BatchkitTypeError("Expected a model name or class. Received: neither.")
+        name = cls.__name__
+    return ModelDeclaration(name, cls, mode or 'dynamic', config)
+
+
+class PipelineModels:
+    """The declarations and built models of one pipeline (see API.md section 4 for the sharing rules)."""
+
+    def __init__(self) -> None:
+        self.decls: dict[str, ModelDeclaration] = {}
+        self.store = ModelStore()
+
+    def copy(self) -> 'PipelineModels':
+        new = PipelineModels()
+        new.decls, new.store = dict(self.decls), self.store.copy()
+        return new
+
+    def child(self) -> 'PipelineModels':
+        """For `template << dataset`: static and imported models are shared, dynamic ones are the child's own."""
+        new = PipelineModels()
+        new.decls = dict(self.decls)
+        new.store = self.store.copy(keep=lambda entry: entry.mode == 'static')
+        return new
+
+    def merge(self, other: 'PipelineModels') -> None:
+        for name, decl in other.decls.items():
+            self.decls.setdefault(name, decl)
+        for entry in other.store:
+            if entry.name not in self.store:
+                self.store.put(entry)
+
+    # --- declaring and building --------------------------------------------------------------------------------
+    def declare(self, pipeline: Any, decl: ModelDeclaration) -> None:
+        self.decls[decl.name] = decl
+        self.store.pop(decl.name)
+        if decl.mode == 'static' and decl.source is None and decl.cls is not None:
+            self.store.put(self._create(pipeline, decl, None))
+
+    def _create(self, pipeline: Any, decl: ModelDeclaration, batch: Any) -> ModelEntry:
+        from ..pipeline.expressions import evaluate
+        try:
+            config = evaluate(decl.config, batch, pipeline)
+        except BatchkitRuntimeError as exc:
+            raise ModelError(f"Expected the config of static model '{decl.name}' to need no batch. Received: "
+                             f"{exc} Declare it with mode='dynamic' to configure it from the first batch.") from exc
+        load = config.get('load') if isinstance(config, dict) else None
+        path = load.get('path') if isinstance(load, dict) else None
+        if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+            raise ModelError(f"Expected model '{decl.name}' to load from an existing path. Received: {path!r}, "
+                             "which does not exist.")
+        try:
+            model = decl.cls(config=config)
+        except Exception as exc:
+            raise ModelError(f"Expected model '{decl.name}' ({getattr(decl.cls, '__name__', decl.cls)}) to be "
+                             f"created. Received: {type(exc).__name__}: {exc}") from exc
+        if signals.model_built.receivers:
+            signals.model_built.send(pipeline, name=decl.name, model=model, mode=decl.mode)
+        return ModelEntry(decl.name, model, decl.mode, origin=decl)
+
+    def get(self, pipeline: Any, name: str, batch: Any = None) -> ModelEntry:
+        """The entry of model `name`, building a dynamic model (once) or resolving an import on first request."""
+        entry = self.store.get(name)
+        if entry is not None:
+            return entry
+        decl = self.decls.get(name)
+        if decl is not None and decl.source is not None:
+            return self.store.put(decl.source.models.get(decl.source, name, batch))
+        if decl is not None and decl.cls is not None:
+            if decl.mode == 'dynamic' and batch is None:
+                raise ModelError(f"Expected a batch to build dynamic model '{name}'. Received: a request before the "
+                                 "first batch. Dynamic models are built when the first batch reaches them.")
+            return self.store.get_or_build(name, lambda: self._create(pipeline, decl, batch))
+        cls = pipeline.batch_class
+        if cls is not None and name in cls.models:
+            spec = cls.models[name]
+            if spec.mode == 'static':
+                return cls._class_models.get(name)
+            cls.class_model(name, batch=batch, config=pipeline.config.get(name), store=self.store)
+            return self.store.get(name)
+        known = [*self.decls, *(cls.models if cls is not None else ())]
+        raise UnknownNameError(f"Expected the name of a model of this pipeline. Received: {name!r}, which is "
+                               f"neither initialized nor a @model of the batch class.{suggest(name, known)} "
+                               f"Add init_model({name!r}, ModelClass, mode, config) before using it.")
+
+    def reset(self, pipeline: Any) -> None:
+        """Drop every built model (imports aside) and rebuild the static ones now (run(..., reset='models'))."""
+        for entry in self.store:
+            decl = self.decls.get(entry.name)
+            if decl is None or decl.source is None:
+                self.store.pop(entry.name)
+        for decl in self.decls.values():
+            if decl.mode == 'static' and decl.source is None and decl.cls is not None:
+                self.store.put(self._create(pipeline, decl, None))
+
+    # --- imperative save / load --------------------------------------------------------------------------------
+    def save_now(self, pipeline: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        entry = self.get(pipeline, name)
+        with entry.lock:
+            model_method(entry, 'save')(*args, **kwargs)
+
+    def load_now(self, pipeline: Any, *args: Any, batch: Any = None, **kwargs: Any) -> ModelEntry:
+        """Create model (name, cls, mode) with `build=False` and `load=kwargs`, replacing any model of that name."""
+        config = kwargs.pop('config', None)
+        decl = parse_model_args(args, {'config': {**(config or {}), 'build': False, 'load': kwargs}})
+        self.decls[decl.name] = decl
+        old = self.store.get(decl.name)
+        entry = self._create(pipeline, decl, batch)
+        if old is not None:
+            entry.lock = old.lock          # same lock: concurrent users of the old model stay serialized
+        return self.store.put(entry)
+
+
+def model_method(entry: ModelEntry, *names: str) -> Any:
+    for name in names:
+        fn = getattr(entry.model, name, None)
+        if callable(fn):
+            return fn
+    raise BatchkitTypeError(f"Expected model '{entry.name}' ({type(entry.model).__name__}) to have a method "
+                            f"{' or '.join(repr(n) for n in names)}. Received: a model without it.")
+
+
+

@@ -1,0 +1,80 @@
+"""Built-in pipeline steps: each has an optional chain-time effect and compiles to an op for a run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import BatchkitTypeError
+from .expressions import evaluate, fold
+from .ops import BuiltinOp, Op, save_to
+
+__all__ = ['BUILTINS', 'Builtin', 'register_builtin']
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    compile: Callable[..., Op | None]                  # compile(pipeline, *args, **kwargs) at run start
+    on_chain: Callable[..., None] | None = None         # on_chain(pipeline, *args, **kwargs) when chained
+
+
+BUILTINS: dict[str, Builtin] = {}
+
+
+def register_builtin(name: str, on_chain: Callable[..., None] | None = None) -> Callable:
+    def decorate(compile_fn: Callable[..., Op | None]) -> Callable[..., Op | None]:
+        BUILTINS[name] = Builtin(name, compile_fn, on_chain)
+        return compile_fn
+    return decorate
+
+
+# --- variables ----------------------------------------------------------------------------------------------
+def _declare(pipeline: Any, name: str, default: Any = None, init_on_each_run: Any = None) -> None:
+    pipeline.variables.declare(name, default, init_on_each_run)
+
+
+def _declare_many(pipeline: Any, *names: Any) -> None:
+    if len(names) == 1 and isinstance(names[0], dict):
+        for name, default in names[0].items():
+            pipeline.variables.declare(name, default)
+        return
+    flat = names[0] if len(names) == 1 and isinstance(names[0], (list, tuple)) else names
+    for name in flat:
+        pipeline.variables.declare(name, None)
+
+
+@register_builtin('init_variable', on_chain=_declare)
+def _compile_init_variable(pipeline: Any, name: str, default: Any = None, init_on_each_run: Any = None) -> None:
+    return None          # declared when chained; fresh values are made at each run start
+
+
+@register_builtin('init_variables', on_chain=_declare_many)
+def _compile_init_variables(pipeline: Any, *names: Any) -> None:
+    return None
+
+
+@register_builtin('update')
+def _compile_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> Op:
+    value = fold(value, pipeline)
+
+    def update(batch: Any, pipe: Any) -> None:
+        save_to(target, evaluate(value, batch, pipe), batch, pipe, mode)
+    return BuiltinOp('update', update)
+
+
+@register_builtin('call')
+def _compile_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w',
+                  **kwargs: Any) -> Op:
+    if not callable(fn):
+        raise BatchkitTypeError(f"Expected call(fn, ...) to get a callable. Received: {fn!r:.60}")
+    args, kwargs, target = fold(args, pipeline), fold(kwargs, pipeline), save_to
+    from ..batch.base import Batch
+    store = globals()['save_to']
+
+    def call(batch: Any, pipe: Any) -> Any:
+        result = fn(batch, *evaluate(args, batch, pipe), **evaluate(kwargs, batch, pipe))
+        if target is not None:
+            store(target, result, batch, pipe, mode)
+            return batch
+        return result if isinstance(result, Batch) else batch
+    return BuiltinOp(f'call({getattr(fn, "__name__", "fn")})', call)

@@ -1,0 +1,357 @@
+"""Named expressions (B V C F R I M D W): placeholders in action arguments, evaluated per batch.
+
+NOTE [ Evaluation ]
+An expression is evaluated with `get(batch, pipeline)`. `C` and `D` depend only on the pipeline, which is fixed
+for a run, so `fold` replaces them by their values once per run; what is left (B, R, I, F, W and arithmetic)
+needs only the batch and can be evaluated in a worker process. `V` and `M` read shared state, so an op that
+uses them runs in order on the consuming side (see NOTE [ Head and tail ] in prefetch.py).
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .._naming import suggest
+from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError, ConfigError
+
+__all__ = ['B', 'C', 'D', 'F', 'I', 'M', 'NamedExpression', 'R', 'V', 'W', 'evaluate', 'fold', 'has_expressions',
+           'iter_expressions']
+
+_MISSING = object()
+
+
+class NamedExpression:
+    """Base of all named expressions: arithmetic, comparison, indexing, attributes and calls build new ones."""
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        raise NotImplementedError
+
+    def children(self) -> tuple:
+        return ()
+
+    def fold(self, pipeline: Any) -> Any:
+        return self
+
+    # Comparison builds expressions, so identity is the hash.
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name: str) -> 'NamedExpression':
+        if name.startswith('_'):
+            raise AttributeError(name)
+        return _Attr(self, name)
+
+    def __getitem__(self, key: Any) -> 'NamedExpression':
+        return _Op(operator.getitem, (self, key), '[]')
+
+    def __call__(self, *args: Any, **kwargs: Any) -> 'NamedExpression':
+        return _Call(self, args, kwargs)
+
+
+def _binary(op: Callable, symbol: str, reflected: bool = False) -> Callable:
+    if reflected:
+        return lambda self, other: _Op(op, (other, self), symbol)
+    return lambda self, other: _Op(op, (self, other), symbol)
+
+
+for _name, _op in [('add', operator.add), ('sub', operator.sub), ('mul', operator.mul), ('truediv', operator.truediv),
+                   ('floordiv', operator.floordiv), ('mod', operator.mod), ('pow', operator.pow),
+                   ('matmul', operator.matmul), ('and', operator.and_), ('or', operator.or_), ('xor', operator.xor)]:
+    setattr(NamedExpression, f'__{_name}__', _binary(_op, _name))
+    setattr(NamedExpression, f'__r{_name}__', _binary(_op, _name, reflected=True))
+for _name, _op in [('eq', operator.eq), ('ne', operator.ne), ('lt', operator.lt), ('le', operator.le),
+                   ('gt', operator.gt), ('ge', operator.ge)]:
+    setattr(NamedExpression, f'__{_name}__', _binary(_op, _name))
+NamedExpression.__neg__ = lambda self: _Op(operator.neg, (self,), 'neg')
+NamedExpression.__pos__ = lambda self: _Op(operator.pos, (self,), 'pos')
+NamedExpression.__abs__ = lambda self: _Op(operator.abs, (self,), 'abs')
+NamedExpression.__invert__ = lambda self: _Op(operator.invert, (self,), 'invert')
+
+
+class _Op(NamedExpression):
+    def __init__(self, op: Callable, operands: tuple, symbol: str) -> None:
+        self._op, self._operands, self._symbol = op, operands, symbol
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        return self._op(*(evaluate(x, batch, pipeline) for x in self._operands))
+
+    def children(self) -> tuple:
+        return self._operands
+
+    def fold(self, pipeline: Any) -> 'NamedExpression':
+        return _Op(self._op, tuple(fold(x, pipeline) for x in self._operands), self._symbol)
+
+    def __repr__(self) -> str:
+        return f'{self._symbol}{self._operands!r}'
+
+
+class _Attr(NamedExpression):
+    def __init__(self, base: Any, name: str) -> None:
+        self._base, self._name = base, name
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        return getattr(evaluate(self._base, batch, pipeline), self._name)
+
+    def children(self) -> tuple:
+        return (self._base,)
+
+    def fold(self, pipeline: Any) -> 'NamedExpression':
+        return _Attr(fold(self._base, pipeline), self._name)
+
+    def __repr__(self) -> str:
+        return f'{self._base!r}.{self._name}'
+
+
+class _Call(NamedExpression):
+    def __init__(self, fn: Any, args: tuple, kwargs: dict) -> None:
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        fn = evaluate(self._fn, batch, pipeline)
+        return fn(*evaluate(self._args, batch, pipeline), **evaluate(self._kwargs, batch, pipeline))
+
+    def children(self) -> tuple:
+        return (self._fn, self._args, self._kwargs)
+
+    def fold(self, pipeline: Any) -> 'NamedExpression':
+        return _Call(fold(self._fn, pipeline), fold(self._args, pipeline), fold(self._kwargs, pipeline))
+
+    def __repr__(self) -> str:
+        return f'{self._fn!r}(...)'
+
+
+class _Literal(NamedExpression):
+    """A folded value inside an expression tree."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        return self._value
+
+
+class _NameSugar(type):
+    """Lets `B.images` stand for `B('images')`."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith('_'):
+            raise AttributeError(name)
+        return cls(name)
+
+
+class B(NamedExpression, metaclass=_NameSugar):
+    """A batch component or attribute: `B('images')`, `B.images`; `B()` is the batch itself."""
+
+    def __init__(self, name: str | None = None, mode: str | None = None) -> None:
+        self.name, self.mode = name, mode
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        if batch is None:
+            raise BatchkitRuntimeError(f"Expected a batch to evaluate B({self.name!r}). Received: none, as in a "
+                                       "static model config. Use mode='dynamic' to build from a batch.")
+        return batch if self.name is None else getattr(batch, self.name)
+
+    def set(self, value: Any, batch: Any, pipeline: Any, mode: str) -> None:
+        from .variables import apply_mode
+        if self.name is None:
+            raise BatchkitValueError("Expected B('name') as a target to save into. Received: B(), the batch itself.")
+        current = getattr(batch, self.name, None) if mode != 'w' else None
+        setattr(batch, self.name, apply_mode(current, value, mode, f"component '{self.name}'"))
+
+    def __repr__(self) -> str:
+        return f'B({self.name!r})' if self.name else 'B()'
+
+
+class V(NamedExpression):
+    """A pipeline variable: `V('loss')`; as a save target `V('history', mode='a')` sets the update mode."""
+
+    def __init__(self, name: str, mode: str | None = None) -> None:
+        if not isinstance(name, str):
+            raise BatchkitTypeError(f"Expected a variable name (str). Received: V({name!r})")
+        self.name, self.mode = name, mode
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        return pipeline.get_variable(self.name)
+
+    def set(self, value: Any, batch: Any, pipeline: Any, mode: str) -> None:
+        pipeline.variables.update(self.name, value, mode)
+
+    def __repr__(self) -> str:
+        return f'V({self.name!r})'
+
+
+class C(NamedExpression):
+    """A config option: `C('scale', default=255.)`; nested keys as 'model/lr'."""
+
+    def __init__(self, name: str, default: Any = _MISSING) -> None:
+        self.name, self.default = name, default
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        config = pipeline.config
+        value: Any = config
+        for part in self.name.split('/'):
+            if isinstance(value, dict) and part in value:
+                value = value[part]
+            elif self.default is not _MISSING:
+                return self.default
+            else:
+                raise ConfigError(f"Expected config option {self.name!r}. Received: a config without it "
+                                  f"(keys: {sorted(config)}).{suggest(part, value if isinstance(value, dict) else ())} "
+                                  f"Pass it with `pipeline << {{{self.name!r}: ...}}` or give C(..., default=...).")
+        return value
+
+    def fold(self, pipeline: Any) -> Any:
+        return _Literal(self.get(None, pipeline))
+
+    def __repr__(self) -> str:
+        return f'C({self.name!r})'
+
+
+class F(NamedExpression):
+    """A function: `F(fn)` is `fn(batch)`; `F(fn)(*args, **kwargs)` is `fn(*args, **kwargs)` (args evaluated)."""
+
+    def __init__(self, fn: Callable) -> None:
+        if not callable(fn):
+            raise BatchkitTypeError(f"Expected F(...) to wrap a callable. Received: {type(fn).__name__} {fn!r:.60}")
+        self.fn = fn
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        return self.fn(batch)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NamedExpression:
+        return _Call(_Literal(self.fn), args, kwargs)
+
+    def __repr__(self) -> str:
+        return f'F({getattr(self.fn, "__name__", self.fn)!r})'
+
+
+class R(NamedExpression):
+    """A random draw from the batch's generator: `R('normal', 0, 1, size=B('size'))`."""
+
+    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(name, str) or not callable(getattr(np.random.Generator, name, None)):
+            raise BatchkitValueError(f"Expected the name of a numpy.random.Generator method (e.g. 'normal', "
+                                     f"'uniform', 'integers', 'choice'). Received: R({name!r})")
+        self.name, self.args, self.kwargs = name, args, kwargs
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        return getattr(batch.random, self.name)(*evaluate(self.args, batch, pipeline),
+                                                **evaluate(self.kwargs, batch, pipeline))
+
+    def children(self) -> tuple:
+        return (self.args, self.kwargs)
+
+    def fold(self, pipeline: Any) -> 'R':
+        r = R.__new__(R)
+        r.name, r.args, r.kwargs = self.name, fold(self.args, pipeline), fold(self.kwargs, pipeline)
+        return r
+
+
+class I(NamedExpression):  # noqa: E742 - the API's name
+    """The iteration: 'current' (from 1), 'max' (batches in the run) or 'ratio' (current / max)."""
+
+    def __init__(self, name: str = 'current') -> None:
+        if name not in ('current', 'max', 'ratio'):
+            raise BatchkitValueError(f"Expected I('current'), I('max') or I('ratio'). Received: I({name!r})")
+        self.name = name
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        info = getattr(batch, '_run_info', None)
+        if info is None:
+            raise BatchkitRuntimeError(f"Expected I({self.name!r}) to be evaluated in a pipeline run. Received: "
+                                       "a batch outside any run.")
+        current = batch._pos + 1
+        if self.name == 'current':
+            return current
+        if self.name == 'max':
+            return info.n_batches
+        return None if info.n_batches is None else current / info.n_batches
+
+
+class M(NamedExpression):
+    """A model of the pipeline: `M('my_model')`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        return pipeline.get_model_by_name(self.name, batch=batch)
+
+
+class D(NamedExpression):
+    """An attribute of the pipeline's dataset: `D('size')`, `D('index.indices')`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        value = pipeline.dataset
+        for part in self.name.split('.'):
+            value = getattr(value, part)
+        return value
+
+    def fold(self, pipeline: Any) -> Any:
+        return _Literal(self.get(None, pipeline))
+
+
+class W(NamedExpression):
+    """Pass an expression on unevaluated: `W(B('images'))` reaches the action as the expression itself."""
+
+    def __init__(self, expr: Any) -> None:
+        self.expr = expr
+
+    def get(self, batch: Any, pipeline: Any) -> Any:
+        return self.expr
+
+
+def evaluate(obj: Any, batch: Any, pipeline: Any) -> Any:
+    """`obj` with every named expression in it (also inside lists, tuples, dicts and dict keys) evaluated."""
+    if isinstance(obj, NamedExpression):
+        return obj.get(batch, pipeline)
+    kind = type(obj)
+    if kind is list:
+        return [evaluate(x, batch, pipeline) for x in obj]
+    if kind is tuple:
+        return tuple(evaluate(x, batch, pipeline) for x in obj)
+    if kind is dict:
+        return {evaluate(k, batch, pipeline): evaluate(v, batch, pipeline) for k, v in obj.items()}
+    return obj
+
+
+def fold(obj: Any, pipeline: Any) -> Any:
+    """`obj` with the run-constant expressions (C, D) replaced by their values."""
+    if isinstance(obj, (C, D)):
+        return obj.get(None, pipeline)
+    if isinstance(obj, W):
+        return obj
+    if isinstance(obj, NamedExpression):
+        return obj.fold(pipeline)
+    kind = type(obj)
+    if kind is list:
+        return [fold(x, pipeline) for x in obj]
+    if kind is tuple:
+        return tuple(fold(x, pipeline) for x in obj)
+    if kind is dict:
+        return {fold(k, pipeline): fold(v, pipeline) for k, v in obj.items()}
+    return obj
+
+
+def iter_expressions(obj: Any) -> Iterator[NamedExpression]:
+    """Every named expression in `obj`, nested ones included (W's content excluded)."""
+    if isinstance(obj, NamedExpression):
+        yield obj
+        if not isinstance(obj, W):
+            for child in obj.children():
+                yield from iter_expressions(child)
+    elif type(obj) in (list, tuple):
+        for x in obj:
+            yield from iter_expressions(x)
+    elif type(obj) is dict:
+        for k, v in obj.items():
+            yield from iter_expressions(k)
+            yield from iter_expressions(v)
+
+
+def has_expressions(obj: Any) -> bool:
+    return next(iter_expressions(obj), None) is not None

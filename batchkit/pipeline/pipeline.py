@@ -1,0 +1,267 @@
+"""Pipeline: an immutable chain of actions over a dataset, with variables, config and models."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from .._naming import suggest
+from ..errors import BatchkitTypeError, BatchkitValueError, UnknownNameError
+from ..index import DEFAULT
+from .builtins import BUILTINS
+from .ops import Step
+from .variables import VariableStore
+
+if TYPE_CHECKING:
+    from ..batch.base import Batch
+    from ..dataset import Dataset
+
+__all__ = ['Pipeline']
+
+_SECTIONS = ('before', 'main', 'after')
+
+
+class _Section:
+    """`pipeline.before` / `pipeline.after`: chaining on it adds steps to that part, returns the whole pipeline."""
+
+    def __init__(self, pipeline: 'Pipeline', section: str) -> None:
+        self._pipeline, self._section = pipeline, section
+
+    def __getattr__(self, name: str) -> Callable[..., 'Pipeline']:
+        if name.startswith('_'):
+            raise AttributeError(name)
+
+        def add(*args: Any, **kwargs: Any) -> 'Pipeline':
+            target = self._pipeline._copy(_section=self._section)
+            result = getattr(target, name)(*args, **kwargs)
+            result._section = 'main'
+            return result
+        return add
+
+
+class Pipeline:
+    """A lazy, immutable chain of steps; `run` pushes the dataset's batches through it.
+
+    >>> p = ds.p.normalize().update(V('sizes', mode='a'), B('size'))     # doctest: +SKIP
+    >>> p.run(batch_size=32, n_epochs=1)                                  # doctest: +SKIP
+    """
+
+    def __init__(self, dataset: 'Dataset | None' = None, config: dict | None = None) -> None:
+        from ..models.registry import PipelineModels
+
+        if config is not None and not isinstance(config, dict):
+            raise BatchkitTypeError(f"Expected `config` to be a dict. Received: {type(config).__name__}")
+        self._dataset = dataset
+        self.config: dict = dict(config or {})
+        self._steps: dict[str, tuple[Step, ...]] = {s: () for s in _SECTIONS}
+        self._section = 'main'
+        self.variables = VariableStore()
+        self.models = PipelineModels()
+        self._lazy: dict | None = None
+        self._next_batch: tuple[tuple, Iterator] | None = None
+        self.profile_info: Any = None
+
+    # --- building --------------------------------------------------------------------------------------------
+    def _copy(self, **overrides: Any) -> 'Pipeline':
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._steps = dict(self._steps)
+        new.config = dict(self.config)
+        new.variables = self.variables.copy()
+        new.models = self.models.copy()
+        new._next_batch = None
+        new.profile_info = None
+        new.__dict__.update(overrides)
+        return new
+
+    @property
+    def dataset(self) -> 'Dataset | None':
+        return self._dataset
+
+    @property
+    def batch_class(self) -> type | None:
+        return None if self._dataset is None else self._dataset.batch_class
+
+    def _resolve(self, name: str, batch_class: type | None) -> str:
+        """'action' if the batch class has it (it wins over a built-in), 'builtin', or 'pending' without a dataset."""
+        if batch_class is not None and name in batch_class.actions:
+            return 'action'
+        if name in BUILTINS:
+            return 'builtin'
+        if batch_class is None:
+            return 'pending'
+        known = [*batch_class.actions, *BUILTINS]
+        hint = ''
+        if callable(getattr(batch_class, name, None)):
+            hint = f' {batch_class.__name__}.{name} is a method but not an action: decorate it with @action.'
+        raise UnknownNameError(f"Expected an action of {batch_class.__name__} or a pipeline method. Received: "
+                               f"{name!r}.{suggest(name, known)}{hint}")
+
+    def _chain(self, name: str, args: tuple, kwargs: dict) -> 'Pipeline':
+        kind = self._resolve(name, self.batch_class)
+        new = self._copy()
+        new._steps[self._section] = self._steps[self._section] + (Step(name, args, kwargs, name in BUILTINS),)
+        if kind == 'builtin' and BUILTINS[name].on_chain is not None:
+            BUILTINS[name].on_chain(new, *args, **kwargs)
+        return new
+
+    def __getattr__(self, name: str) -> Callable[..., 'Pipeline']:
+        if name.startswith('_'):
+            raise AttributeError(name)
+        self._resolve(name, self.batch_class)
+        return lambda *args, **kwargs: self._chain(name, args, kwargs)
+
+    @property
+    def before(self) -> _Section:
+        return _Section(self, 'before')
+
+    @property
+    def after(self) -> _Section:
+        return _Section(self, 'after')
+
+    def __lshift__(self, other: Any) -> 'Pipeline':
+        """`template << dataset` links a runnable copy; `pipeline << {config}` merges config."""
+        from ..dataset import Dataset
+
+        if isinstance(other, dict):
+            return self._copy(config={**self.config, **other})
+        if isinstance(other, Dataset):
+            for section in _SECTIONS:
+                for step in self._steps[section]:
+                    self._resolve(step.name, other.batch_class)
+            return self._copy(_dataset=other, models=self.models.child())
+        raise BatchkitTypeError(f"Expected `pipeline << dataset` or `pipeline << {{config}}`. "
+                                f"Received: {type(other).__name__}")
+
+    def __add__(self, other: 'Pipeline') -> 'Pipeline':
+        """Concatenate: the steps, variables, models and config of both (the right side's config wins)."""
+        if not isinstance(other, Pipeline):
+            return NotImplemented
+        if self._dataset is not None and other._dataset is not None and self._dataset is not other._dataset:
+            raise BatchkitValueError("Expected at most one of the added pipelines to have a dataset. "
+                                     "Received: two different datasets. Link the sum to one with `<<`.")
+        dataset = self._dataset if self._dataset is not None else other._dataset
+        new = self._copy(_dataset=dataset, config={**self.config, **other.config})
+        for section in _SECTIONS:
+            new._steps[section] = self._steps[section] + other._steps[section]
+            for step in new._steps[section]:
+                new._resolve(step.name, new.batch_class)
+        new.variables.merge(other.variables)
+        new.models.merge(other.models)
+        return new
+
+    def __repr__(self) -> str:
+        names = ' -> '.join(s.name for s in self._steps['main']) or 'empty'
+        return f'Pipeline({names}; dataset={self._dataset!r})'
+
+    @property
+    def steps(self) -> dict[str, tuple[Step, ...]]:
+        return dict(self._steps)
+
+    # --- variables ---------------------------------------------------------------------------------------------
+    def init_variable(self, name: str, default: Any = None, init_on_each_run: Any = None) -> 'Pipeline':
+        """Declare a variable. A callable default (or `init_on_each_run=`) is called afresh at each run start;
+        any other default is stored as is and persists across runs."""
+        return self._chain('init_variable', (name, default), {'init_on_each_run': init_on_each_run})
+
+    def init_variables(self, *names: Any) -> 'Pipeline':
+        """Declare variables: names, a list of names (default None) or a dict {name: default}."""
+        return self._chain('init_variables', names, {})
+
+    def get_variable(self, name: str, *default: Any) -> Any:
+        return self.variables.get(name, *default)
+
+    def set_variable(self, name: str, value: Any) -> None:
+        """Set a variable now (not a step)."""
+        self.variables.set(name, value)
+
+    v = get_variable
+
+    def update(self, target: Any, value: Any, mode: str = 'w') -> 'Pipeline':
+        """A step: store `value` (named expressions evaluated per batch) into `target` in `mode` ('w' 'a' 'e' 'u')."""
+        return self._chain('update', (target, value), {'mode': mode})
+
+    def call(self, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w', **kwargs: Any) -> 'Pipeline':
+        """A step: `fn(batch, *args, **kwargs)`; the result goes to `save_to`, or replaces the batch if it is one."""
+        return self._chain('call', (fn, *args), {'save_to': save_to, 'mode': mode, **kwargs})
+
+    # --- models --------------------------------------------------------------------------------------------------
+    def init_model(self, *args: Any, **kwargs: Any) -> 'Pipeline':
+        """Declare a model: `init_model(name, cls, mode, config)` (also the older `(mode, cls, name, config)`)."""
+        return self._chain('init_model', args, kwargs)
+
+    def import_model(self, name: str, pipeline: 'Pipeline') -> 'Pipeline':
+        """Use the very same model object (and lock) as model `name` of another pipeline."""
+        return self._chain('import_model', (name, pipeline), {})
+
+    def train_model(self, name: str, *args: Any, **kwargs: Any) -> 'Pipeline':
+        """A step: `model.train(*args, **kwargs)`; also make_data=, save_to=, mode=, use_lock=True."""
+        return self._chain('train_model', (name, *args), kwargs)
+
+    def predict_model(self, name: str, *args: Any, **kwargs: Any) -> 'Pipeline':
+        """A step: `model.predict(*args, **kwargs)`; also make_data=, save_to=, mode=, use_lock=True."""
+        return self._chain('predict_model', (name, *args), kwargs)
+
+    def test_model(self, name: str, *args: Any, **kwargs: Any) -> 'Pipeline':
+        """A step: `model.test(*args, **kwargs)` (or `test_on_batch`); also make_data=, save_to=, mode=."""
+        return self._chain('test_model', (name, *args), kwargs)
+
+    def save_model(self, name: str, *args: Any, **kwargs: Any) -> 'Pipeline':
+        """A step: `model.save(*args, **kwargs)` (per batch, or once under `before`/`after`)."""
+        return self._chain('save_model', (name, *args), kwargs)
+
+    def load_model(self, *args: Any, **kwargs: Any) -> 'Pipeline':
+        """A step: create model `(name, cls, mode)` and `load(**kwargs)` it (per batch, or once under before)."""
+        return self._chain('load_model', args, kwargs)
+
+    def save_model_now(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Save model `name` of this pipeline now."""
+        self.models.save_now(self, name, *args, **kwargs)
+
+    def load_model_now(self, *args: Any, **kwargs: Any) -> None:
+        """Create a model and load it now: `load_model_now(name, cls, mode, path=...)`."""
+        self.models.load_now(self, *args, **kwargs)
+
+    def get_model_by_name(self, name: str, batch: 'Batch | None' = None) -> Any:
+        return self.models.get(self, name, batch).model
+
+    m = get_model_by_name
+
+    # --- running -------------------------------------------------------------------------------------------------
+    def gen_batch(self, batch_size: int, n_epochs: Any = DEFAULT, n_iters: int | None = None, shuffle: Any = False,
+                  drop_last: bool = False, **options: Any) -> Iterator['Batch']:
+        """Yield processed batches; options as in `run` (prefetch, target, executor, bar, ...)."""
+        from .runner import RunOptions, iterate
+        return iterate(self, RunOptions.make(batch_size, n_epochs, n_iters, shuffle, drop_last, **options))
+
+    def next_batch(self, batch_size: int, n_epochs: Any = None, n_iters: int | None = None, shuffle: Any = False,
+                   drop_last: bool = False, **options: Any) -> 'Batch':
+        """The next processed batch of a stored run (cycles forever by default); other arguments start a new one."""
+        key = (batch_size, n_epochs, n_iters, shuffle if isinstance(shuffle, (bool, int)) else id(shuffle),
+               drop_last, tuple(sorted(options.items(), key=lambda kv: kv[0])).__repr__())
+        if self._next_batch is None or self._next_batch[0] != key:
+            if self._next_batch is not None:
+                self._next_batch[1].close()
+            from .runner import RunOptions, iterate
+            opts = RunOptions.make(batch_size, n_epochs, n_iters, shuffle, drop_last, forever=n_epochs is None
+                                   and n_iters is None, **options)
+            self._next_batch = (key, iterate(self, opts))
+        try:
+            return next(self._next_batch[1])
+        except StopIteration:
+            self._next_batch = None
+            raise
+
+    def run(self, *args: Any, lazy: bool = False, **kwargs: Any) -> 'Pipeline':
+        """Run through all batches: `run(batch_size, n_epochs=1, shuffle=False, drop_last=False, n_iters=None,
+        prefetch=0, target='threads', executor=None, bar=False, profile=False, ignore_exceptions=False,
+        seed=None, reset=None)`. `lazy=True` stores the arguments for a later `run()`. Returns the pipeline."""
+        if lazy:
+            self._lazy = {'args': args, 'kwargs': kwargs}
+            return self
+        if not args and not kwargs:
+            if self._lazy is None:
+                raise BatchkitValueError("Expected run(batch_size, ...) or arguments stored by run(..., lazy=True). "
+                                         "Received: run() with neither.")
+            args, kwargs = self._lazy['args'], self._lazy['kwargs']
+        for _ in self.gen_batch(*args, **kwargs):
+            pass
+        return self

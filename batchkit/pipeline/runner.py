@@ -1,0 +1,249 @@
+"""The run loop: compile the steps once, make batches from the plan, push them through the ops in order."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, fields
+from typing import Any, Iterator
+
+import numpy as np
+
+from .._naming import suggest
+from ..errors import BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline
+from ..index import DEFAULT, BatchPlan, DatasetIndex
+from ..locks import LockRegistry
+from .. import signals
+from ..batch.base import RunInfo
+from .builtins import BUILTINS
+from .ops import ActionOp, TimedOp
+from .prefetch import SKIPPED, STOPPED, make_engine, make_recipe, run_ops, run_recipe, split_head
+from .profile import ProfileInfo
+
+__all__ = ['RunOptions', 'iterate']
+
+logger = logging.getLogger('batchkit')
+
+
+@dataclass
+class RunOptions:
+    batch_size: int
+    n_epochs: Any = DEFAULT
+    n_iters: int | None = None
+    shuffle: Any = False
+    drop_last: bool = False
+    prefetch: int = 0
+    target: str = 'threads'
+    executor: Any = None
+    engine: str | None = None
+    address: str | None = None
+    bar: Any = False
+    profile: bool = False
+    ignore_exceptions: bool = False
+    seed: int | None = None
+    reset: Any = None
+    forever: bool = False
+
+    @classmethod
+    def make(cls, batch_size: int, n_epochs: Any, n_iters: Any, shuffle: Any, drop_last: bool,
+             **options: Any) -> 'RunOptions':
+        known = {f.name for f in fields(cls)}
+        for name in options:
+            if name not in known:
+                raise BatchkitTypeError(f"Expected run options among {sorted(known)}. Received: {name!r}."
+                                        f"{suggest(name, known)}")
+        opts = cls(batch_size, n_epochs, n_iters, shuffle, drop_last, **options)
+        if isinstance(opts.prefetch, bool) or not isinstance(opts.prefetch, int) or opts.prefetch < 0:
+            raise BatchkitValueError(f"Expected `prefetch` to be a non-negative int. Received: prefetch={opts.prefetch!r}")
+        return opts
+
+
+def _run_seed(opts: RunOptions, rng: np.random.Generator | None) -> int:
+    """The run's seed: `seed=`, else the shuffle seed, else drawn from the shuffle generator or fresh entropy."""
+    if opts.seed is not None:
+        return int(opts.seed)
+    if isinstance(opts.shuffle, (int, np.integer)) and not isinstance(opts.shuffle, bool):
+        return int(opts.shuffle)
+    if isinstance(opts.shuffle, np.random.Generator):
+        return int(opts.shuffle.integers(2 ** 63))
+    return int(np.random.SeedSequence().entropy % 2 ** 63)
+
+
+def _compile(pipeline: Any, section: str) -> list:
+    cls = pipeline.batch_class
+    ops = []
+    for step in pipeline.steps[section]:
+        kind = pipeline._resolve(step.name, cls)
+        if kind == 'action':
+            ops.append(ActionOp(cls.actions[step.name], cls, step.args, dict(step.kwargs), pipeline))
+        else:
+            op = BUILTINS[step.name].compile(pipeline, *step.args, **step.kwargs)
+            if op is not None:
+                ops.append(op)
+    return ops
+
+
+def iterate(pipeline: Any, opts: RunOptions) -> Iterator[Any]:
+    """Check the run now (errors before any batch), then return the generator of processed batches."""
+    dataset = pipeline.dataset
+    if dataset is None:
+        raise BatchkitValueError("Expected a pipeline linked to a dataset. Received: a template with no dataset. "
+                                 "Link one with `pipeline << dataset`, or start from `dataset.p`.")
+    if opts.forever:
+        plan = BatchPlan.forever(len(dataset), opts.batch_size, shuffle=opts.shuffle, drop_last=opts.drop_last)
+    else:
+        plan = BatchPlan(len(dataset), opts.batch_size, opts.n_epochs, opts.n_iters, opts.shuffle, opts.drop_last)
+    return _Run(pipeline, opts, plan).batches()
+
+
+class _Run:
+    """One run of a pipeline: its plan, compiled ops, locks and engine."""
+
+    def __init__(self, pipeline: Any, opts: RunOptions, plan: BatchPlan) -> None:
+        self.pipeline, self.opts, self.plan = pipeline, opts, plan
+        self.n_batches = None if opts.forever else len(plan)
+        self.info = RunInfo(_run_seed(opts, plan.rng), self.n_batches)
+        self.locks = LockRegistry()
+        self.profile_table: dict = {}
+        self.ops = {section: self._timed(_compile(pipeline, section), section) for section in ('before', 'main', 'after')}
+
+    def _timed(self, ops: list, section: str) -> list:
+        if not self.opts.profile:
+            return ops
+        lock = threading.Lock()
+        return [TimedOp(op, self.profile_table, lock, f'{section}: {i} {op.name}') for i, op in enumerate(ops)]
+
+    def _empty_batch(self) -> Any:
+        dataset = self.pipeline.dataset
+        batch = dataset.batch_class(DatasetIndex._subset_of(dataset.index, np.arange(0)), preloaded=dataset.preloaded,
+                                    dataset=dataset)
+        return batch._attach(self.pipeline, self.info, 0, self.locks)
+
+    def _jobs(self) -> Iterator[tuple[tuple, Any]]:
+        dataset, pipeline, info, locks = self.pipeline.dataset, self.pipeline, self.info, self.locks
+        cls, index, preloaded, subset = dataset.batch_class, dataset.index, dataset.preloaded, DatasetIndex._subset_of
+        for pos, (epoch, last, positions) in enumerate(self.plan):
+            batch = cls(subset(index, positions), preloaded, dataset=dataset)
+            batch.pipeline, batch._run_info, batch._pos, batch._locks = pipeline, info, pos, locks
+            yield (pos, epoch, last), batch
+
+    def batches(self) -> Iterator[Any]:
+        pipeline, opts = self.pipeline, self.opts
+        if opts.reset is not None:
+            resets = {opts.reset} if isinstance(opts.reset, str) else set(opts.reset)
+            if not resets <= {'models', 'variables'}:
+                raise BatchkitValueError(f"Expected reset to be 'models', 'variables' or a list of them. "
+                                         f"Received: reset={opts.reset!r}")
+            if 'models' in resets:
+                pipeline.models.reset(pipeline)
+        pipeline.variables.start_run()
+        engine = make_engine(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)
+        bar = self._make_bar()
+        done, stopped = 0, False
+        try:
+            if signals.run_started.receivers:
+                signals.run_started.send(pipeline, n_batches=self.n_batches, batch_size=opts.batch_size)
+            self._run_once('before')
+            outcomes = self._inline() if engine is None else self._prefetched(engine)
+            for (pos, epoch, last), batch in outcomes:
+                if batch is STOPPED:
+                    stopped = True
+                    break
+                if batch is not SKIPPED:
+                    done += 1
+                    if bar is not None:
+                        self._update_bar(bar, batch)
+                    if signals.batch_processed.receivers:
+                        signals.batch_processed.send(pipeline, batch=batch, iteration=pos + 1)
+                    yield batch
+                if last and signals.epoch_finished.receivers:
+                    signals.epoch_finished.send(pipeline, epoch=epoch)
+            self._run_once('after')
+            if signals.run_finished.receivers:
+                signals.run_finished.send(pipeline, n_batches=done, stopped=stopped)
+        finally:
+            if engine is not None:
+                engine.close()
+            if bar is not None:
+                bar.close()
+            if opts.profile:
+                pipeline.profile_info = ProfileInfo(self.profile_table)
+
+    def _run_once(self, section: str) -> None:
+        if self.ops[section]:
+            run_ops(self.ops[section], self._empty_batch(), self.pipeline)
+
+    def _failed(self, meta: tuple, exc: BaseException) -> bool:
+        """True to drop the batch (ignore_exceptions), False to re-raise."""
+        if not self.opts.ignore_exceptions:
+            return False
+        logger.warning('batchkit: batch #%d (epoch %d) dropped after %s: %s', meta[0] + 1, meta[1],
+                       type(exc).__name__, exc, exc_info=exc)
+        return True
+
+    def _inline(self) -> Iterator[tuple[tuple, Any]]:
+        ops, pipeline = self.ops['main'], self.pipeline
+        for meta, batch in self._jobs():
+            try:
+                for op in ops:
+                    batch = op(batch, pipeline)
+            except SkipBatch:
+                batch = SKIPPED
+            except StopPipeline:
+                batch = STOPPED
+            except Exception as exc:
+                if not self._failed(meta, exc):
+                    raise
+                batch = SKIPPED
+            yield meta, batch
+
+    def _prefetched(self, engine: Any) -> Iterator[tuple[tuple, Any]]:
+        pipeline = self.pipeline
+        head, tail = split_head(self.ops['main'], engine.remote)
+        if engine.remote:
+            recipe = make_recipe(head)
+            submit_head = _RecipeHead(recipe)
+        else:
+            def submit_head(batch: Any) -> Any:
+                return run_ops(head, batch, pipeline)
+        for meta, future in engine.ordered(submit_head, self._jobs()):
+            try:
+                batch = engine.result(future)
+                if engine.remote and batch is not SKIPPED and batch is not STOPPED:
+                    batch._attach(pipeline, self.info, meta[0], self.locks)
+                    batch._dataset = pipeline.dataset
+                if tail and batch is not SKIPPED and batch is not STOPPED:
+                    batch = run_ops(tail, batch, pipeline)
+            except Exception as exc:
+                if not self._failed(meta, exc):
+                    raise
+                batch = SKIPPED
+            yield meta, batch
+
+    def _make_bar(self) -> Any:
+        if not self.opts.bar:
+            return None
+        from tqdm.auto import tqdm
+        options = dict(self.opts.bar) if isinstance(self.opts.bar, dict) else {}
+        self.bar_exprs = {k: options.pop(k) for k in ('desc', 'postfix') if k in options}
+        return tqdm(total=self.n_batches, **options)
+
+    def _update_bar(self, bar: Any, batch: Any) -> None:
+        from .expressions import evaluate
+        if self.bar_exprs:
+            values = evaluate(self.bar_exprs, batch, self.pipeline)
+            if 'desc' in values:
+                bar.set_description(str(values['desc']), refresh=False)
+            if 'postfix' in values:
+                postfix = values['postfix']
+                bar.set_postfix(postfix if isinstance(postfix, dict) else {'value': postfix}, refresh=False)
+        bar.update(1)
+
+
+class _RecipeHead:
+    """A picklable callable running a recipe on a batch in a worker process."""
+
+    def __init__(self, recipe: tuple) -> None:
+        self.recipe = recipe
+
+    def __call__(self, batch: Any) -> Any:
+        return run_recipe(batch, self.recipe)

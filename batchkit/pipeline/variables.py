@@ -1,0 +1,137 @@
+"""Pipeline variables: declarations, values that persist or are made fresh each run, atomic updates."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .._naming import suggest
+from ..errors import BatchkitKeyError, BatchkitTypeError, BatchkitValueError
+
+__all__ = ['MODES', 'VariableStore', 'apply_mode', 'normalize_mode']
+
+MODES = {'w': 'w', 'write': 'w', 'a': 'a', 'append': 'a', 'e': 'e', 'extend': 'e', 'u': 'u', 'update': 'u'}
+
+
+def normalize_mode(mode: str) -> str:
+    try:
+        return MODES[mode]
+    except (KeyError, TypeError):
+        raise BatchkitValueError(f"Expected an update mode: 'w'/'write', 'a'/'append', 'e'/'extend' or "
+                                 f"'u'/'update'. Received: mode={mode!r}") from None
+
+
+def apply_mode(current: Any, value: Any, mode: str, where: str) -> Any:
+    """The new value of a location holding `current` after writing `value` in `mode` (lists, sets, dicts in place)."""
+    if mode == 'w':
+        return value
+    if mode == 'a':
+        if current is None:
+            return [value]
+        if isinstance(current, set):
+            current.add(value)
+            return current
+        if isinstance(current, dict):
+            current.update(value)
+            return current
+        if hasattr(current, 'append'):
+            current.append(value)
+            return current
+    elif mode == 'e':
+        if current is None:
+            return list(value)
+        if hasattr(current, 'extend'):
+            current.extend(value)
+            return current
+    elif mode == 'u':
+        if current is None:
+            return value
+        if isinstance(current, (dict, set)):
+            current.update(value)
+            return current
+        try:
+            return current + value        # accumulating objects, e.g. metrics: m1 + m2
+        except TypeError:
+            pass
+    names = {'a': 'append to', 'e': 'extend', 'u': 'update'}
+    wants = {'a': 'a list, set or dict', 'e': 'a list', 'u': 'a dict, a set or an object supporting +'}
+    raise BatchkitTypeError(
+        f"Expected {where} to hold {wants[mode]} to {names[mode]} it (mode={mode!r}). Received: "
+        f"{type(current).__name__} {current!r:.60}. Initialize it with a fitting default, e.g. "
+        f"init_variable(name, default=list), or use mode='w'.")
+
+
+@dataclass(frozen=True)
+class VariableDecl:
+    name: str
+    default: Any
+    fresh_each_run: bool      # a callable default (or init_on_each_run=) is called at the start of each run
+
+
+class VariableStore:
+    """The variables of one pipeline; every update holds the store's lock, so updates are atomic."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._values: dict[str, Any] = {}
+        self._decls: dict[str, VariableDecl] = {}
+
+    def copy(self) -> 'VariableStore':
+        new = VariableStore()
+        new._values, new._decls = dict(self._values), dict(self._decls)
+        return new
+
+    def merge(self, other: 'VariableStore') -> None:
+        for name, decl in other._decls.items():
+            self._decls.setdefault(name, decl)
+        for name, value in other._values.items():
+            self._values.setdefault(name, value)
+
+    def declare(self, name: str, default: Any = None, init_on_each_run: Any = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise BatchkitTypeError(f"Expected a variable name (a non-empty str). Received: {name!r}")
+        if init_on_each_run is not None:
+            default, fresh = init_on_each_run, True
+        else:
+            fresh = callable(default)
+        self._decls[name] = VariableDecl(name, default, fresh)
+        if fresh:
+            self._values.setdefault(name, None)   # made at each run start; readable as None before any run
+            if default in (list, dict, set) and self._values[name] is None:
+                self._values[name] = default()
+        else:
+            self._values[name] = default
+
+    def start_run(self) -> None:
+        """Make fresh values for variables declared with a callable default."""
+        with self._lock:
+            for decl in self._decls.values():
+                if decl.fresh_each_run:
+                    self._values[decl.name] = decl.default() if callable(decl.default) else decl.default
+
+    def get(self, name: str, *default: Any) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            if default:
+                return default[0]
+            raise BatchkitKeyError(f"Expected a variable of the pipeline. Received: {name!r}, which is not "
+                                   f"initialized.{suggest(name, self._values)} Declare it with "
+                                   f"init_variable({name!r}, default=...).") from None
+
+    def set(self, name: str, value: Any) -> None:
+        with self._lock:
+            self._values[name] = value
+
+    def update(self, name: str, value: Any, mode: str = 'w') -> None:
+        mode = normalize_mode(mode)
+        with self._lock:
+            if mode != 'w' and name not in self._values:
+                self.get(name)        # raises the unknown-variable error
+            self._values[name] = apply_mode(self._values.get(name), value, mode, f"variable '{name}'")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def names(self) -> list[str]:
+        return list(self._values)

@@ -1,0 +1,285 @@
+"""Dataset: construction, from_arrays, split, cv_split, gen_batch and next_batch (API.md section 1)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from batchkit import ArrayBatch, Batch, BatchkitError, Dataset, DatasetIndex
+
+TEN_BY_3 = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+
+
+def ids_of(batches) -> list[list]:
+    return [b.indices.tolist() for b in batches]
+
+
+def check_rows(batch, ds) -> None:
+    """Each preloaded row of the batch belongs to the batch's id at that place."""
+    pos = ds.index.get_pos(batch.indices) if ds.index.indices.dtype.kind == 'U' else batch.indices
+    assert batch.images[:, 0, 0].tolist() == np.asarray(pos, dtype=float).tolist()
+    assert batch.labels.tolist() == (np.asarray(pos) * 10).tolist()
+
+
+# --- construction ------------------------------------------------------------------------------------------
+def test_dataset_from_int():
+    ds = Dataset(10)
+    assert len(ds) == ds.size == 10
+    assert ds.indices.tolist() == list(range(10))
+    assert ds.batch_class is Batch
+
+
+def test_dataset_from_int_with_batch_class():
+    ds = Dataset(10, batch_class=ArrayBatch)
+    assert ds.batch_class is ArrayBatch
+    assert [type(b) for b in ds.gen_batch(5)] == [ArrayBatch, ArrayBatch]
+
+
+def test_dataset_from_index(image_ds, image_batch_class):
+    assert image_ds.batch_class is image_batch_class
+    batch = next(image_ds.gen_batch(3))
+    assert isinstance(batch, image_batch_class)
+    check_rows(batch, image_ds)
+
+
+def test_dataset_from_str_ids(str_ds):
+    assert str_ds.indices.tolist() == list('abcdefghij')
+    assert ids_of(str_ds.gen_batch(4)) == [list('abcd'), list('efgh'), list('ij')]
+
+
+def test_from_arrays():
+    X = np.arange(20).reshape(10, 2)
+    y = list(range(10))
+    ds = Dataset.from_arrays(images=X, labels=y)
+    assert len(ds) == 10
+    assert ds.batch_class is ArrayBatch
+    batch = next(ds.gen_batch(4, shuffle=3))
+    assert np.array_equal(batch.images, X[batch.indices])
+    assert isinstance(batch.labels, np.ndarray)
+    assert batch.labels.tolist() == batch.indices.tolist()
+
+
+def test_from_arrays_batch_class(image_batch_class):
+    ds = Dataset.from_arrays(batch_class=image_batch_class, images=np.zeros((5, 2)), labels=np.arange(5))
+    assert ds.batch_class is image_batch_class
+    assert isinstance(ds.next_batch(2), image_batch_class)
+
+
+@pytest.mark.parametrize(('call', 'error', 'regex'), [
+    (lambda: Dataset.from_arrays(images=np.zeros((10, 2)), labels=np.arange(9)), ValueError,
+     r"same length.*'images': 10, 'labels': 9"),
+    (lambda: Dataset.from_arrays(), ValueError, r'at least one array'),
+    (lambda: Dataset(10, preloaded={'images': np.zeros((9, 2))}), ValueError,
+     r"component 'images' to have one entry per dataset item \(10\). Received: 9"),
+    (lambda: Dataset(10, batch_class=dict), TypeError, r'`batch_class` to be a Batch subclass.*dict'),
+    (lambda: Dataset(10, batch_class=Batch(3)), TypeError, r'`batch_class` to be a Batch subclass'),
+    (lambda: Dataset(-1), ValueError, r'non-negative'),
+], ids=['unequal-lengths', 'no-arrays', 'preloaded-length', 'not-a-batch-class', 'batch-instance', 'negative'])
+def test_dataset_errors(call, error, regex):
+    with pytest.raises(error, match=regex) as info:
+        call()
+    assert isinstance(info.value, BatchkitError)
+
+
+def test_preloaded_tuple_length_mismatch(image_batch_class):
+    with pytest.raises(ValueError, match=r"'labels' to have one entry per dataset item \(10\). Received: 3"):
+        Dataset(10, batch_class=image_batch_class, preloaded=(np.zeros((10, 2)), np.zeros(3)))
+
+
+# --- split -------------------------------------------------------------------------------------------------
+def test_split_default_shares(image_ds):
+    image_ds.split(0.8)
+    assert len(image_ds.train) == 8 and len(image_ds.test) == 2
+    assert image_ds.validation is None
+    assert image_ds.train.indices.tolist() == list(range(8))
+    assert image_ds.test.indices.tolist() == [8, 9]
+    assert image_ds.train.batch_class is image_ds.batch_class
+
+
+def test_split_no_args_is_80_20():
+    ds = Dataset(10)
+    ds.split()
+    assert (len(ds.train), len(ds.test)) == (8, 2)
+
+
+def test_split_with_validation(image_ds):
+    image_ds.split([0.7, 0.2])
+    assert (len(image_ds.train), len(image_ds.test), len(image_ds.validation)) == (7, 2, 1)
+    parts = [image_ds.train.indices, image_ds.test.indices, image_ds.validation.indices]
+    assert sorted(np.concatenate(parts).tolist()) == list(range(10))
+
+
+def test_split_three_shares():
+    ds = Dataset(20)
+    ds.split([0.5, 0.25, 0.25])
+    assert (len(ds.train), len(ds.test), len(ds.validation)) == (10, 5, 5)
+
+
+def test_split_shares_summing_to_one_has_no_validation():
+    ds = Dataset(10)
+    ds.split([0.6, 0.4])
+    assert (len(ds.train), len(ds.test)) == (6, 4)
+    assert ds.validation is None
+
+
+def test_split_shuffle_is_reproducible():
+    a, b, c = Dataset(50), Dataset(50), Dataset(50)
+    a.split(0.8, shuffle=42)
+    b.split(0.8, shuffle=42)
+    c.split(0.8, shuffle=7)
+    assert a.train.indices.tolist() == b.train.indices.tolist()
+    assert a.test.indices.tolist() == b.test.indices.tolist()
+    assert a.train.indices.tolist() != c.train.indices.tolist()
+    assert a.train.indices.tolist() != list(range(40))
+    assert sorted(a.train.indices.tolist() + a.test.indices.tolist()) == list(range(50))
+
+
+@pytest.mark.parametrize(('shares', 'regex'), [
+    ([0.8, 0.3], r'sum to <= 1.*1.100'),
+    (1.5, r'sum to <= 1'),
+    ([0.5, 0.3, 0.3], r'sum to <= 1'),
+    ([-0.1], r'non-negative'),
+    ([0.2, 0.2, 0.2, 0.2], r'1-3 non-negative floats'),
+    ('half', r'non-negative floats'),
+], ids=['sum-over-1', 'single-over-1', 'three-over-1', 'negative', 'four-shares', 'str'])
+def test_split_errors(shares, regex):
+    with pytest.raises(ValueError, match=regex) as info:
+        Dataset(10).split(shares)
+    assert isinstance(info.value, BatchkitError)
+
+
+def test_split_batches_carry_their_own_rows(image_ds):
+    image_ds.split(0.6, shuffle=3)
+    for part in (image_ds.train, image_ds.test):
+        seen = []
+        for batch in part.gen_batch(3, shuffle=1):
+            check_rows(batch, image_ds)
+            seen += batch.indices.tolist()
+        assert sorted(seen) == sorted(part.indices.tolist())
+
+
+def test_split_of_split_keeps_rows(image_ds):
+    image_ds.split(0.8, shuffle=5)
+    image_ds.train.split(0.5, shuffle=6)
+    inner = image_ds.train.train
+    assert len(inner) == 4
+    assert set(inner.indices.tolist()) <= set(image_ds.train.indices.tolist())
+    for batch in inner.gen_batch(3):
+        check_rows(batch, image_ds)
+
+
+def test_split_with_str_ids(str_ds):
+    str_ds.split(0.7, shuffle=11)
+    assert len(str_ds.train) == 7
+    for part in (str_ds.train, str_ds.test):
+        for batch in part.gen_batch(2, shuffle=2):
+            assert batch.indices.dtype.kind == 'U'
+            check_rows(batch, str_ds)
+
+
+def test_subset_as_new_root(image_ds, images):
+    image_ds.split(0.5, shuffle=1)
+    positions = image_ds.train.indices
+    fresh = Dataset(image_ds.train.index, batch_class=ArrayBatch, preloaded={'x': images[positions]})
+    batch = next(fresh.gen_batch(5))
+    assert batch.x[:, 0, 0].tolist() == batch.indices.astype(float).tolist()
+
+
+# --- cv_split ----------------------------------------------------------------------------------------------
+def test_cv_split(image_ds):
+    image_ds.cv_split(n_splits=5)
+    tests = []
+    for k in range(5):
+        fold = getattr(image_ds, f'cv{k}')
+        train, test = fold.train.indices.tolist(), fold.test.indices.tolist()
+        assert len(test) == 2 and len(train) == 8
+        assert not set(train) & set(test)
+        assert sorted(train + test) == list(range(10))
+        for batch in fold.test.gen_batch(4):
+            check_rows(batch, image_ds)
+        tests.append(test)
+    assert sorted(sum(tests, [])) == list(range(10))     # disjoint tests that cover every item
+    assert not hasattr(image_ds, 'cv5')
+
+
+def test_cv_split_uneven_and_shuffled():
+    ds = Dataset(np.array(list('abcdefghijk')))
+    ds.cv_split(n_splits=3, shuffle=4)
+    tests = [ds.cv0.test.indices.tolist(), ds.cv1.test.indices.tolist(), ds.cv2.test.indices.tolist()]
+    assert sorted(len(t) for t in tests) == [3, 4, 4]
+    assert sorted(sum(tests, [])) == list('abcdefghijk')
+    assert sum(tests, []) != list('abcdefghijk')
+    for k, test in enumerate(tests):
+        fold = getattr(ds, f'cv{k}')
+        assert sorted(fold.train.indices.tolist() + test) == list('abcdefghijk')
+
+
+@pytest.mark.parametrize('n_splits', [1, 0, -2, 11, 2.5, True, '5'])
+def test_cv_split_bad_n_splits(n_splits):
+    with pytest.raises(ValueError, match=r'`n_splits` to be an int from 2 to the dataset size \(10\)') as info:
+        Dataset(10).cv_split(n_splits=n_splits)
+    assert isinstance(info.value, BatchkitError)
+
+
+# --- gen_batch / next_batch --------------------------------------------------------------------------------
+def test_gen_batch_rules(image_ds):
+    assert ids_of(image_ds.gen_batch(3)) == TEN_BY_3
+    assert ids_of(image_ds.gen_batch(batch_size=3, n_epochs=1, shuffle=False, drop_last=True)) == TEN_BY_3[:3]
+    assert ids_of(image_ds.gen_batch(3, n_iters=5)) == TEN_BY_3 + TEN_BY_3[:1]
+    for batch in image_ds.gen_batch(3, n_epochs=2, shuffle=9):
+        check_rows(batch, image_ds)
+
+
+def test_gen_batch_str_ids_rows(str_ds):
+    batches = list(str_ds.gen_batch(3, shuffle=8))
+    assert sorted(sum(ids_of(batches), [])) == list('abcdefghij')
+    for batch in batches:
+        check_rows(batch, str_ds)
+
+
+def test_gen_batch_errors_at_call(image_ds):
+    with pytest.raises(ValueError, match='never stop'):
+        image_ds.gen_batch(3, n_epochs=None)
+
+
+def test_next_batch_cycles_forever(image_ds):
+    got = [image_ds.next_batch(3).indices.tolist() for _ in range(25)]
+    assert got == (TEN_BY_3 * 7)[:25]
+    assert image_ds.next_batch(3).indices.tolist() == [3, 4, 5]     # the 26th: still going
+
+
+def test_next_batch_rows(image_ds):
+    for _ in range(9):
+        check_rows(image_ds.next_batch(4, shuffle=3), image_ds)
+
+
+def test_next_batch_shuffled_epochs_are_permutations(image_ds):
+    epochs = []
+    for _ in range(3):
+        epochs.append(sum((image_ds.next_batch(5, shuffle=12).indices.tolist() for _ in range(2)), []))
+    for epoch in epochs:
+        assert sorted(epoch) == list(range(10))
+    assert len({tuple(e) for e in epochs}) == 3
+
+
+def test_next_batch_with_n_epochs_stops(image_ds):
+    got = [image_ds.next_batch(3, n_epochs=1).indices.tolist() for _ in range(4)]
+    assert got == TEN_BY_3
+    with pytest.raises(StopIteration):
+        image_ds.next_batch(3, n_epochs=1)
+    # after the end, the same call starts a new run
+    assert image_ds.next_batch(3, n_epochs=1).indices.tolist() == [0, 1, 2]
+
+
+def test_next_batch_new_arguments_start_a_new_generator(image_ds):
+    assert image_ds.next_batch(3).indices.tolist() == [0, 1, 2]
+    assert image_ds.next_batch(3).indices.tolist() == [3, 4, 5]
+    assert image_ds.next_batch(4).indices.tolist() == [0, 1, 2, 3]
+    expected = np.random.default_rng(0).permutation(10)[:4].tolist()
+    assert image_ds.next_batch(4, shuffle=0).indices.tolist() == expected     # seed 0 is not shuffle=False
+
+
+def test_next_batch_on_split_subsets_are_independent(image_ds):
+    image_ds.split(0.5)
+    assert image_ds.train.next_batch(2).indices.tolist() == [0, 1]
+    assert image_ds.test.next_batch(2).indices.tolist() == [5, 6]
+    assert image_ds.train.next_batch(2).indices.tolist() == [2, 3]

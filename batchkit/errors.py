@@ -3,7 +3,7 @@ from __future__ import annotations
 
 __all__ = [
     'ActionError', 'BatchkitAttributeError', 'BatchkitError', 'BatchkitKeyError', 'BatchkitRuntimeError',
-    'BatchkitTypeError', 'BatchkitValueError', 'ConfigError', 'LockTimeoutError', 'ModelError',
+    'BatchkitTypeError', 'BatchkitValueError', 'ConfigError', 'LockTimeoutError', 'MissingFileError', 'ModelError',
     'PipelineControl', 'SkipBatch', 'StopPipeline', 'UnknownNameError', 'WorkerDiedError',
 ]
 
@@ -34,6 +34,10 @@ class BatchkitAttributeError(BatchkitError, AttributeError):
 
 class BatchkitRuntimeError(BatchkitError, RuntimeError):
     """Something went wrong while running."""
+
+
+class MissingFileError(BatchkitValueError, FileNotFoundError):
+    """A file to load from does not exist (also a FileNotFoundError, so `except OSError` keeps working)."""
 
 
 class UnknownNameError(BatchkitAttributeError):

@@ -127,7 +127,7 @@ class DatasetIndex:
 
     def __init__(self, index: Any) -> None:
         if isinstance(index, DatasetIndex):
-            self._indices, self._root_pos = index._indices, index._root_pos
+            self._indices, self._root_pos, self._pos_of = index._indices, index._root_pos, None
             return
         self._indices = self._build_ids(index)
         self._root_pos: np.ndarray | None = None     # None: positions are 0..n-1 in the root data
@@ -156,10 +156,12 @@ class DatasetIndex:
     @classmethod
     def _subset_of(cls, parent: 'DatasetIndex', positions: np.ndarray) -> 'DatasetIndex':
         """A subset of `parent` at `positions`, skipping validation (ids of a valid index are valid)."""
-        sub = copy.copy(parent)
-        sub._indices = parent._indices[positions]
-        sub._root_pos = positions if parent._root_pos is None else parent._root_pos[positions]
-        sub._pos_of = None
+        sub = object.__new__(parent.__class__)      # the hot path: one per batch, so no copy.copy
+        state = sub.__dict__
+        state.update(parent.__dict__)
+        state['_indices'] = parent._indices[positions]
+        state['_root_pos'] = positions if parent._root_pos is None else parent._root_pos[positions]
+        state['_pos_of'] = None
         return sub
 
     def as_root(self) -> 'DatasetIndex':
@@ -227,9 +229,9 @@ class DatasetIndex:
 
     def gen_batch(self, batch_size: int, n_epochs: Any = DEFAULT, n_iters: int | None = None, shuffle: Any = False,
                   drop_last: bool = False) -> Iterator['DatasetIndex']:
-        """Yield index subsets, one a batch (see BatchPlan for the rules)."""
-        for _, _, positions in BatchPlan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last):
-            yield self._subset_of(self, positions)
+        """Yield index subsets, one a batch (see BatchPlan for the rules); bad arguments raise at the call."""
+        plan = BatchPlan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last)
+        return (self._subset_of(self, positions) for _, _, positions in plan)
 
 
 class FilesIndex(DatasetIndex):
@@ -266,6 +268,13 @@ class FilesIndex(DatasetIndex):
         ids = sorted(paths) if sort else list(paths)
         super().__init__(np.array(ids))
         self._paths = paths
+
+    def __getstate__(self) -> dict:
+        # A batch's index travels to worker processes: send the paths of its own files, not the whole dataset's.
+        state = dict(self.__dict__)
+        state['_paths'] = {key: self._paths[key] for key in map(str, self._indices.tolist())}
+        state['_pos_of'] = None
+        return state
 
     def get_fullpath(self, id_: Any) -> str:
         try:

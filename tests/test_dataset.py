@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchkit import ArrayBatch, Batch, BatchkitError, Dataset, DatasetIndex
+from batchkit import ArrayBatch, Batch, BatchkitError, Dataset
 
 TEN_BY_3 = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
 

@@ -574,3 +574,15 @@ def test_parallel_over_dataset_batches():
     for batch in ds.gen_batch(7, shuffle=3):
         batch.slow_square()
         assert batch.results == (np.arange(20)[batch.indices] ** 2).tolist()
+
+
+def test_registries_cannot_be_replaced():
+    class Replaced(ArrayBatch):
+        @action
+        def go(self):
+            return self
+
+    for name in ('actions', 'models'):
+        with pytest.raises(AttributeError, match='assignment'):
+            setattr(Replaced, name, {})
+    assert 'go' in Replaced.actions

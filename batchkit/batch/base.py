@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import inspect
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -54,9 +55,16 @@ class BatchMeta(type):
                 raise UnknownNameError(
                     f"Expected @action(model=...) of '{name}.{spec.name}' to name a @model of the class. "
                     f"Received: model={spec.model!r}.{suggest(spec.model, models)}")
-        cls.actions = types.MappingProxyType(actions)
-        cls.models = types.MappingProxyType(models)
+        type.__setattr__(cls, 'actions', types.MappingProxyType(actions))
+        type.__setattr__(cls, 'models', types.MappingProxyType(models))
         cls._class_models = cls._compile_static_models(models, bases)
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        if name in ('actions', 'models'):
+            raise BatchkitAttributeError(
+                f"Expected {cls.__name__}.{name} to stay as collected from the class body. Received: an assignment. "
+                "Decorate methods with @action / @model instead.")
+        super().__setattr__(name, value)
 
     def _compile_static_models(cls, models: Mapping[str, ModelSpec], bases: tuple) -> ModelStore:
         inherited = {}
@@ -134,8 +142,9 @@ class Batch(metaclass=BatchMeta):
         """Declared components, or the keys of the preloaded data when the class declares none."""
         if self.components is not None:
             return tuple(self.components)
-        if isinstance(self._preloaded, Mapping):
-            return tuple(self._preloaded)
+        data = self._preloaded
+        if type(data) is dict or isinstance(data, Mapping):
+            return tuple(data)
         return ()
 
     @classmethod
@@ -159,7 +168,7 @@ class Batch(metaclass=BatchMeta):
 
     def _preloaded_source(self, name: str) -> Any:
         data = self._preloaded
-        if isinstance(data, Mapping):
+        if type(data) is dict or isinstance(data, Mapping):
             return data.get(name)
         if isinstance(data, (tuple, list)) and self.components is not None and name in self.components:
             return data[list(self.components).index(name)]

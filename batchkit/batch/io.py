@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .._naming import suggest
-from ..errors import BatchkitKeyError, BatchkitTypeError, BatchkitValueError
+from ..errors import BatchkitKeyError, BatchkitTypeError, BatchkitValueError, MissingFileError
 
 if TYPE_CHECKING:
     from .array import ArrayBatch
 
-__all__ = ['LOAD_FORMATS', 'DUMP_FORMATS', 'MissingFileError', 'dump', 'load']
+__all__ = ['DUMP_FORMATS', 'LOAD_FORMATS', 'dump', 'load']
 
 LOAD_FORMATS = ('npz', 'npy', 'csv', 'array')
 DUMP_FORMATS = ('npz', 'npy', 'csv')
@@ -28,10 +28,6 @@ _CSV_CACHE: collections.OrderedDict[tuple, '_CsvTable'] = collections.OrderedDic
 _CSV_CACHE_SIZE = 8
 _CSV_CACHE_LOCK = threading.Lock()
 _CSV_WRITE_LOCK = threading.Lock()     # one owner for appends: concurrent batches must not interleave lines
-
-
-class MissingFileError(BatchkitValueError, FileNotFoundError):
-    """A file to load from does not exist (also a FileNotFoundError, so `except OSError` keeps working)."""
 
 
 # --- helpers ------------------------------------------------------------------------------------------------

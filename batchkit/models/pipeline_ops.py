@@ -1,9 +1,20 @@
-"""Model steps of pipelines: init_model, import_model, train/predict/test_model, save_model, load_model."""
+"""Model steps of pipelines: init_model, import_model, train/predict/test_model, save_model, load_model.
+
+NOTE [ Building under prefetch ]
+`init_model` (dynamic or batch-class models) and `import_model` steps are usually chained first. Were their ops
+`ordered`, the whole chain after them would run on the consuming side and prefetch would gain nothing (see
+NOTE [ Head and tail ] in pipeline/prefetch.py). So they are not ordered: they may run in prefetch threads, and the
+store builds each model exactly once however many threads ask at the same time (ModelStore.get_or_build).
+`init_model` builds from the run's first batch (position 0); later batches leave the build to the first step
+that uses the model. Train/predict/test steps stay ordered, so they see the model built from the first batch
+and get batches in the same order as without prefetch.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import BatchkitTypeError
+from .._naming import suggest
+from ..errors import BatchkitTypeError, UnknownNameError
 from ..pipeline.builtins import register_builtin
 from ..pipeline.expressions import evaluate, fold
 from ..pipeline.ops import BuiltinOp, Op, save_to
@@ -15,8 +26,17 @@ __all__: list[str] = []
 def _declare(pipeline: Any, *args: Any, **kwargs: Any) -> None:
     decl = parse_model_args(args, kwargs)
     if decl.cls is None:
+        _check_class_model(pipeline, decl.name)
         return            # a batch-class @model: built from pipeline.config[name] on first request
     pipeline.models.declare(pipeline, decl)
+
+
+def _check_class_model(pipeline: Any, name: str) -> None:
+    """`init_model(name)` alone must name a @model of the batch class (checked when chained or linked)."""
+    if not pipeline.models.knows(pipeline, name):
+        raise UnknownNameError(f"Expected init_model({name!r}) to name a @model of {pipeline.batch_class.__name__}. "
+                               f"Received: {name!r}.{suggest(name, pipeline.models.known_names(pipeline))} "
+                               f"Or give its class: init_model({name!r}, ModelClass, mode, config).")
 
 
 @register_builtin('init_model', on_chain=_declare)
@@ -25,10 +45,13 @@ def _compile_init_model(pipeline: Any, *args: Any, **kwargs: Any) -> Op | None:
     if decl.mode == 'static' and decl.cls is not None:
         return None
     name = decl.name
+    if decl.cls is None:
+        _check_class_model(pipeline, name)          # a template linked later: fail at run start, before any batch
 
     def init_model(batch: Any, pipe: Any) -> None:
-        pipe.models.get(pipe, name, batch)      # builds a dynamic model once, with the first batch
-    return BuiltinOp(f'init_model({name})', init_model)
+        if getattr(batch, '_pos', 0) == 0:     # see NOTE [ Building under prefetch ]
+            pipe.models.get(pipe, name, batch)
+    return BuiltinOp(f'init_model({name})', init_model, ordered=False)
 
 
 def _declare_import(pipeline: Any, name: str, source: Any) -> None:
@@ -36,6 +59,10 @@ def _declare_import(pipeline: Any, name: str, source: Any) -> None:
     if not isinstance(source, Pipeline):
         raise BatchkitTypeError(f"Expected import_model(name, pipeline) to get a Pipeline. Received: "
                                 f"{type(source).__name__}")
+    if not source.models.knows(source, name):
+        raise UnknownNameError(f"Expected import_model({name!r}, pipeline) to name a model of that pipeline. "
+                               f"Received: {name!r}, which it neither initializes nor has as a @model of its batch "
+                               f"class.{suggest(name, source.models.known_names(source))}")
     pipeline.models.decls[name] = ModelDeclaration(name, None, 'static', source=source)
     pipeline.models.store.pop(name)
 
@@ -44,7 +71,7 @@ def _declare_import(pipeline: Any, name: str, source: Any) -> None:
 def _compile_import_model(pipeline: Any, name: str, source: Any) -> Op:
     def import_model(batch: Any, pipe: Any) -> None:
         pipe.models.get(pipe, name, batch)
-    return BuiltinOp(f'import_model({name})', import_model)
+    return BuiltinOp(f'import_model({name})', import_model, ordered=False)
 
 
 def _model_call(step: str, methods: tuple[str, ...]) -> Callable[..., Op]:

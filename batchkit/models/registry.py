@@ -1,12 +1,13 @@
 """PipelineModels: the models a pipeline declares, builds, imports, shares with children and resets."""
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from .._naming import suggest
-from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError, ModelError, UnknownNameError
+from ..errors import BatchkitError, BatchkitTypeError, BatchkitValueError, ModelError, UnknownNameError
 from .. import signals
 from .store import ModelEntry, ModelStore
 
@@ -43,13 +44,17 @@ def parse_model_args(args: tuple, kwargs: dict) -> ModelDeclaration:
         elif (arg is None or isinstance(arg, dict)) and config is None:
             config = arg
         else:
+            close = difflib.get_close_matches(arg, MODES, n=1) if isinstance(arg, str) else []
+            hint = f" Did you mean {close[0]!r}?" if close else ''
             raise BatchkitTypeError(f"Expected init_model arguments: a name (str), a model class, a mode "
-                                    f"{MODES} and a config dict. Received: {arg!r:.60} that fits none of the slots left.")
+                                    f"{MODES} and a config dict. Received: {arg!r:.60} that fits none of the slots "
+                                    f"left.{hint}")
     if mode is not None and mode not in MODES:
         raise BatchkitValueError(f"Expected mode to be one of {MODES}. Received: mode={mode!r}")
     if name is None:
         if cls is None:
-            raise BatchkitTypeError("Expected a model name or class. Received: neither.")
+            raise BatchkitTypeError(f"Expected a model name or class, e.g. init_model('name', ModelClass, 'static'). "
+                                    f"Received: neither, in {args!r:.80}.")
         name = cls.__name__
     return ModelDeclaration(name, cls, mode or 'dynamic', config)
 
@@ -91,14 +96,21 @@ class PipelineModels:
         from ..pipeline.expressions import evaluate
         try:
             config = evaluate(decl.config, batch, pipeline)
-        except BatchkitRuntimeError as exc:
-            raise ModelError(f"Expected the config of static model '{decl.name}' to need no batch. Received: "
-                             f"{exc} Declare it with mode='dynamic' to configure it from the first batch.") from exc
+        except Exception as exc:
+            if batch is None and _needs_batch(decl.config):
+                raise ModelError(f"Expected the config of {decl.mode} model '{decl.name}' to need no batch, as it is "
+                                 f"created before any batch. Received: a config with batch expressions (B, F, R, I): "
+                                 f"{type(exc).__name__}: {exc} Declare it with mode='dynamic' to configure it from "
+                                 "the first batch.") from exc
+            if isinstance(exc, BatchkitError) and len(exc.args) == 1:
+                raise type(exc)(f"In the config of model '{decl.name}': {exc}") from exc
+            raise ModelError(f"Expected the config of model '{decl.name}' to evaluate. Received: "
+                             f"{type(exc).__name__}: {exc}") from exc
         load = config.get('load') if isinstance(config, dict) else None
         path = load.get('path') if isinstance(load, dict) else None
         if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
             raise ModelError(f"Expected model '{decl.name}' to load from an existing path. Received: {path!r}, "
-                             "which does not exist.")
+                             "which does not exist. Save the model there first (save_model), or fix the path.")
         try:
             model = decl.cls(config=config)
         except Exception as exc:
@@ -119,7 +131,8 @@ class PipelineModels:
         if decl is not None and decl.cls is not None:
             if decl.mode == 'dynamic' and batch is None:
                 raise ModelError(f"Expected a batch to build dynamic model '{name}'. Received: a request before the "
-                                 "first batch. Dynamic models are built when the first batch reaches them.")
+                                 "first batch. Dynamic models are built when the first batch reaches them: run the "
+                                 "pipeline first, or declare the model with mode='static'.")
             return self.store.get_or_build(name, lambda: self._create(pipeline, decl, batch))
         cls = pipeline.batch_class
         if cls is not None and name in cls.models:
@@ -128,10 +141,21 @@ class PipelineModels:
                 return cls._class_models.get(name)
             cls.class_model(name, batch=batch, config=pipeline.config.get(name), store=self.store)
             return self.store.get(name)
-        known = [*self.decls, *(cls.models if cls is not None else ())]
+        known = self.known_names(pipeline)
         raise UnknownNameError(f"Expected the name of a model of this pipeline. Received: {name!r}, which is "
                                f"neither initialized nor a @model of the batch class.{suggest(name, known)} "
                                f"Add init_model({name!r}, ModelClass, mode, config) before using it.")
+
+    def known_names(self, pipeline: Any) -> list[str]:
+        cls = pipeline.batch_class
+        return [*self.decls, *self.store.names(), *(cls.models if cls is not None else ())]
+
+    def knows(self, pipeline: Any, name: str) -> bool:
+        """True if `name` is declared, built, or (or may become, for a template) a @model of the batch class."""
+        if name in self.decls or name in self.store:
+            return True
+        cls = pipeline.batch_class
+        return cls is None or name in cls.models
 
     def reset(self, pipeline: Any) -> None:
         """Drop every built model (imports aside) and rebuild the static ones now (run(..., reset='models'))."""
@@ -161,10 +185,18 @@ class PipelineModels:
         return self.store.put(entry)
 
 
+def _needs_batch(config: Any) -> bool:
+    from ..pipeline.expressions import B, F, I, R, iter_expressions
+    return any(isinstance(e, (B, F, R, I)) for e in iter_expressions(config))
+
+
 def model_method(entry: ModelEntry, *names: str) -> Any:
+    """The first of `names` the model implements (BaseModel's placeholders do not count)."""
+    from .base import BaseModel
     for name in names:
         fn = getattr(entry.model, name, None)
-        if callable(fn):
+        if callable(fn) and not (isinstance(entry.model, BaseModel)
+                                 and getattr(type(entry.model), name, None) is getattr(BaseModel, name, None)):
             return fn
     raise BatchkitTypeError(f"Expected model '{entry.name}' ({type(entry.model).__name__}) to have a method "
                             f"{' or '.join(repr(n) for n in names)}. Received: a model without it.")

@@ -1,12 +1,15 @@
 """Checks that work sent to other processes pickles, naming the argument that does not."""
 from __future__ import annotations
 
+import inspect
 import pickle
-from typing import Any
+from typing import Any, Callable
 
 from .errors import BatchkitTypeError
 
-__all__ = ['check_picklable']
+__all__ = ['check_call_picklable', 'check_picklable']
+
+_HINT = "Use a module-level function instead of a lambda or closure, or run with target='threads'."
 
 
 def _first_unpicklable(obj: Any, path: str) -> tuple[str, BaseException] | None:
@@ -28,13 +31,35 @@ def _first_unpicklable(obj: Any, path: str) -> tuple[str, BaseException] | None:
     return failure
 
 
+def _raise(what: str, path: str, exc: BaseException) -> None:
+    raise BatchkitTypeError(
+        f"Expected the arguments of {what} to pickle, to send them to worker processes. Received: {path} "
+        f"cannot be pickled ({type(exc).__name__}: {exc}). {_HINT}") from exc
+
+
 def check_picklable(obj: Any, what: str) -> None:
     """Raise BatchkitTypeError naming the part of `obj` that cannot be sent to another process."""
     found = _first_unpicklable(obj, 'arguments')
-    if found is None:
-        return
-    path, exc = found
-    raise BatchkitTypeError(
-        f"Expected the arguments of {what} to pickle, to send them to worker processes. Received: {path} "
-        f"cannot be pickled ({type(exc).__name__}: {exc}). Use a module-level function instead of a lambda or "
-        "closure, or run with target='threads'.") from exc
+    if found is not None:
+        _raise(what, *found)
+
+
+def _param_names(fn: Callable | None, skip: int) -> list[str]:
+    try:
+        params = list(inspect.signature(fn).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def check_call_picklable(fn: Callable | None, args: tuple, kwargs: dict, what: str, skip: int = 1) -> None:
+    """Like check_picklable for the arguments of a call `fn(<skip leading arguments>, *args, **kwargs)`:
+    the error names the parameter (`argument 'fn'`, or `argument #2` when `fn` has no name for it)."""
+    names = _param_names(fn, skip)
+    labelled = [(f"argument {names[i]!r}" if i < len(names) else f"positional argument #{i + 1}", value)
+                for i, value in enumerate(args)]
+    labelled += [(f"argument {key!r}", value) for key, value in kwargs.items()]
+    for label, value in labelled:
+        found = _first_unpicklable(value, label)
+        if found is not None:
+            _raise(what, *found)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import BatchkitTypeError, WorkerDiedError
-from .._shipping import check_picklable
+from .._shipping import check_call_picklable, check_picklable
 
-__all__ = ['ParallelSpec', 'make_parallel_driver', 'shared_process_pool']
+__all__ = ['ParallelSpec', 'make_parallel_driver', 'mark_worker_process', 'shared_process_pool']
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def make_parallel_driver(spec: ParallelSpec) -> Callable:
 
     def driver(batch: Any, *args: Any, **kwargs: Any) -> Any:
         items = _per_call_items(batch, spec.init)
-        if target == 'for' or len(items) <= 1:
+        if target == 'for' or len(items) <= 1 or (target == 'processes' and _IN_WORKER.is_set()):
             results = [fn(batch, item, *args, **kwargs) for item in items]
         elif target == 'threads':
             workers = min(len(items), spec.n_workers or os.cpu_count() or 1)
@@ -76,6 +76,18 @@ def make_parallel_driver(spec: ParallelSpec) -> Callable:
 
 
 # --- processes ---------------------------------------------------------------------------------------------
+# NOTE [ No pools in workers ]
+# A process that already runs batch heads for a prefetch or Dask engine (see prefetch.RemoteHead) runs
+# target='processes' calls in a loop: the engine's pool already uses every core, and a pool started from a
+# pool worker would multiply the processes (and can hang on start-up).
+_IN_WORKER = threading.Event()
+
+
+def mark_worker_process() -> None:
+    """Called in engine worker processes: @inbatch_parallel(target='processes') runs its calls in a loop there."""
+    _IN_WORKER.set()
+
+
 _pool_lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 
@@ -107,7 +119,9 @@ def _run_chunk(batch: Any, name: str, items: list, args: tuple, kwargs: dict) ->
 
 def _run_in_processes(spec: ParallelSpec, batch: Any, items: list, args: tuple, kwargs: dict) -> list:
     name = spec.fn.__name__
-    check_picklable({'args': args, 'kwargs': kwargs, 'items': items}, f"@inbatch_parallel action '{name}'")
+    what = f"@inbatch_parallel action '{name}'"
+    check_call_picklable(spec.fn, args, kwargs, what, skip=2)       # fn(self, item, *args, **kwargs)
+    check_picklable({'items from init': items}, what)
     if type(batch).actions.get(name) is None:
         raise BatchkitTypeError(f"Expected '{name}' to be an action of {type(batch).__name__} to run it in processes.")
     pool = shared_process_pool()

@@ -53,7 +53,23 @@ def _compile_init_variables(pipeline: Any, *names: Any) -> None:
     return None
 
 
-@register_builtin('update')
+def _check_target(target: Any) -> None:
+    """Fail when chained, not mid-run, on a save target that is not B('name'), V('name'), a name or a list of them."""
+    from .expressions import B, V
+    targets = target if isinstance(target, (list, tuple)) else [target]
+    for item in targets:
+        if not (isinstance(item, (B, V, str)) and (not isinstance(item, B) or item.name is not None)):
+            raise BatchkitTypeError(f"Expected save_to to be B('name'), V('name'), a name or a list of them. "
+                                    f"Received: {item!r:.60}")
+
+
+def _check_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> None:
+    from .variables import normalize_mode
+    normalize_mode(mode)
+    _check_target(target)
+
+
+@register_builtin('update', on_chain=_check_update)
 def _compile_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> Op:
     value = fold(value, pipeline)
 
@@ -62,7 +78,16 @@ def _compile_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> 
     return BuiltinOp('update', update)
 
 
-@register_builtin('call')
+def _check_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w', **kwargs: Any) -> None:
+    from .variables import normalize_mode
+    if not callable(fn):
+        raise BatchkitTypeError(f"Expected call(fn, ...) to get a callable. Received: {type(fn).__name__} {fn!r:.60}")
+    normalize_mode(mode)
+    if save_to is not None:
+        _check_target(save_to)
+
+
+@register_builtin('call', on_chain=_check_call)
 def _compile_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w',
                   **kwargs: Any) -> Op:
     if not callable(fn):

@@ -144,6 +144,11 @@ class B(NamedExpression, metaclass=_NameSugar):
     """A batch component or attribute: `B('images')`, `B.images`; `B()` is the batch itself."""
 
     def __init__(self, name: str | None = None, mode: str | None = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise BatchkitTypeError(f"Expected a component or attribute name (str) or nothing. Received: B({name!r})")
+        if mode is not None:
+            from .variables import normalize_mode
+            normalize_mode(mode)
         self.name, self.mode = name, mode
 
     def get(self, batch: Any, pipeline: Any) -> Any:
@@ -169,6 +174,9 @@ class V(NamedExpression):
     def __init__(self, name: str, mode: str | None = None) -> None:
         if not isinstance(name, str):
             raise BatchkitTypeError(f"Expected a variable name (str). Received: V({name!r})")
+        if mode is not None:
+            from .variables import normalize_mode
+            normalize_mode(mode)
         self.name, self.mode = name, mode
 
     def get(self, batch: Any, pipeline: Any) -> Any:
@@ -305,22 +313,36 @@ class W(NamedExpression):
         return self.expr
 
 
+def _same(new: Any, old: Any) -> bool:
+    return all(a is b for a, b in zip(new, old))
+
+
 def evaluate(obj: Any, batch: Any, pipeline: Any) -> Any:
-    """`obj` with every named expression in it (also inside lists, tuples, dicts and dict keys) evaluated."""
+    """`obj` with every named expression in it (also inside lists, tuples, dicts and dict keys) evaluated.
+
+    NOTE [ Containers keep their identity ]
+    A list, tuple or dict with no named expression inside is passed on as the very same object (in `fold` and
+    here), as Python passes arguments: an action may fill a list it was given, and nothing is copied per
+    batch. A container that holds expressions is rebuilt for each batch, with its expression-free parts shared.
+    """
     if isinstance(obj, NamedExpression):
         return obj.get(batch, pipeline)
     kind = type(obj)
     if kind is list:
-        return [evaluate(x, batch, pipeline) for x in obj]
+        new = [evaluate(x, batch, pipeline) for x in obj]
+        return obj if _same(new, obj) else new
     if kind is tuple:
-        return tuple(evaluate(x, batch, pipeline) for x in obj)
+        new = tuple(evaluate(x, batch, pipeline) for x in obj)
+        return obj if _same(new, obj) else new
     if kind is dict:
-        return {evaluate(k, batch, pipeline): evaluate(v, batch, pipeline) for k, v in obj.items()}
+        new = {evaluate(k, batch, pipeline): evaluate(v, batch, pipeline) for k, v in obj.items()}
+        return obj if len(new) == len(obj) and _same(new, obj) and _same(new.values(), obj.values()) else new
     return obj
 
 
 def fold(obj: Any, pipeline: Any) -> Any:
-    """`obj` with the run-constant expressions (C, D) replaced by their values."""
+    """`obj` with the run-constant expressions (C, D) replaced by their values (see NOTE [ Containers keep
+    their identity ])."""
     if isinstance(obj, (C, D)):
         return obj.get(None, pipeline)
     if isinstance(obj, W):
@@ -328,13 +350,13 @@ def fold(obj: Any, pipeline: Any) -> Any:
     if isinstance(obj, NamedExpression):
         return obj.fold(pipeline)
     kind = type(obj)
+    if kind not in (list, tuple, dict) or not has_expressions(obj):
+        return obj
     if kind is list:
         return [fold(x, pipeline) for x in obj]
     if kind is tuple:
         return tuple(fold(x, pipeline) for x in obj)
-    if kind is dict:
-        return {fold(k, pipeline): fold(v, pipeline) for k, v in obj.items()}
-    return obj
+    return {fold(k, pipeline): fold(v, pipeline) for k, v in obj.items()}
 
 
 def iter_expressions(obj: Any) -> Iterator[NamedExpression]:

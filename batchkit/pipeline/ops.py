@@ -58,6 +58,7 @@ class ActionOp(Op):
 
     def __init__(self, spec: ActionSpec, cls: type, args: tuple, kwargs: dict, pipeline: Any) -> None:
         self.name, self.spec, self.cls = spec.name, spec, cls
+        self.fn, self.plain = spec.fn, spec.is_plain          # the fast path, looked up once per run
         self.args, self.kwargs = fold(args, pipeline), fold(kwargs, pipeline)
         self.dynamic = has_expressions(self.args) or has_expressions(self.kwargs)
         self.ordered = spec.ordered or _touches_shared_state(self.args, self.kwargs)
@@ -68,11 +69,10 @@ class ActionOp(Op):
             args, kwargs = evaluate(self.args, batch, pipeline), evaluate(self.kwargs, batch, pipeline)
         else:
             args, kwargs = self.args, self.kwargs
-        spec = self.spec if type(batch) is self.cls else type(batch).actions[self.name]
-        if spec.is_plain:
-            result = spec.fn(batch, *args, **kwargs)
+        if type(batch) is self.cls:
+            result = self.fn(batch, *args, **kwargs) if self.plain else invoke_action(self.spec, batch, args, kwargs)
         else:
-            result = invoke_action(spec, batch, args, kwargs)
+            result = invoke_action(type(batch).actions[self.name], batch, args, kwargs)
         if result is batch or result is None:
             return batch
         return adopt(result, batch, f"action '{self.name}'")

@@ -1,6 +1,8 @@
 """Pipeline: an immutable chain of actions over a dataset, with variables, config and models."""
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .._naming import suggest
@@ -19,6 +21,32 @@ __all__ = ['Pipeline']
 _SECTIONS = ('before', 'main', 'after')
 
 
+def _step(method: Callable[..., 'Pipeline']) -> Callable[..., 'Pipeline']:
+    """Mark a pipeline method that chains a built-in step of the same name.
+
+    NOTE [ Built-in names ]
+    A batch-class action named like a built-in step (old-style `train_model` or `update` actions) wins: when the
+    pipeline's batch class has that action, the call is chained as the action, with the caller's arguments as
+    they are. Otherwise the arguments are checked against the method's signature (so a wrong call fails when
+    chained; the method's body never runs: it is the signature and the docstring) and the step records them as
+    given, not normalized, so a template linked later (`template << ds`) to a batch class that has such an
+    action hands the action the very arguments of the call.
+    """
+    name = method.__name__
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def chain(self: 'Pipeline', *args: Any, **kwargs: Any) -> 'Pipeline':
+        cls = self.batch_class
+        if cls is None or name not in cls.actions:
+            try:
+                signature.bind(self, *args, **kwargs)
+            except TypeError as exc:
+                raise BatchkitTypeError(f"Expected the arguments of {name}{signature}. Received: {exc}.") from None
+        return self._chain(name, args, kwargs)
+    return chain
+
+
 class _Section:
     """`pipeline.before` / `pipeline.after`: chaining on it adds steps to that part, returns the whole pipeline."""
 
@@ -28,6 +56,11 @@ class _Section:
     def __getattr__(self, name: str) -> Callable[..., 'Pipeline']:
         if name.startswith('_'):
             raise AttributeError(name)
+        pipeline = self._pipeline
+        if pipeline._resolve(name, pipeline.batch_class) == 'pending' and hasattr(Pipeline, name):
+            raise BatchkitTypeError(f"Expected a step after `.{self._section}`: an action or a built-in step such as "
+                                    f"init_variable, update, call or save_model. Received: {name!r}, a pipeline "
+                                    f"method that is not a step.")
 
         def add(*args: Any, **kwargs: Any) -> 'Pipeline':
             target = self._pipeline._copy(_section=self._section)
@@ -157,14 +190,16 @@ class Pipeline:
         return dict(self._steps)
 
     # --- variables ---------------------------------------------------------------------------------------------
+    @_step
     def init_variable(self, name: str, default: Any = None, init_on_each_run: Any = None) -> 'Pipeline':
         """Declare a variable. A callable default (or `init_on_each_run=`) is called afresh at each run start;
         any other default is stored as is and persists across runs."""
-        return self._chain('init_variable', (name, default), {'init_on_each_run': init_on_each_run})
+        ...
 
+    @_step
     def init_variables(self, *names: Any) -> 'Pipeline':
         """Declare variables: names, a list of names (default None) or a dict {name: default}."""
-        return self._chain('init_variables', names, {})
+        ...
 
     def get_variable(self, name: str, *default: Any) -> Any:
         return self.variables.get(name, *default)
@@ -175,42 +210,51 @@ class Pipeline:
 
     v = get_variable
 
+    @_step
     def update(self, target: Any, value: Any, mode: str = 'w') -> 'Pipeline':
         """A step: store `value` (named expressions evaluated per batch) into `target` in `mode` ('w' 'a' 'e' 'u')."""
-        return self._chain('update', (target, value), {'mode': mode})
+        ...
 
+    @_step
     def call(self, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w', **kwargs: Any) -> 'Pipeline':
         """A step: `fn(batch, *args, **kwargs)`; the result goes to `save_to`, or replaces the batch if it is one."""
-        return self._chain('call', (fn, *args), {'save_to': save_to, 'mode': mode, **kwargs})
+        ...
 
     # --- models --------------------------------------------------------------------------------------------------
+    @_step
     def init_model(self, *args: Any, **kwargs: Any) -> 'Pipeline':
         """Declare a model: `init_model(name, cls, mode, config)` (also the older `(mode, cls, name, config)`)."""
-        return self._chain('init_model', args, kwargs)
+        ...
 
+    @_step
     def import_model(self, name: str, pipeline: 'Pipeline') -> 'Pipeline':
         """Use the very same model object (and lock) as model `name` of another pipeline."""
-        return self._chain('import_model', (name, pipeline), {})
+        ...
 
+    @_step
     def train_model(self, name: str, *args: Any, **kwargs: Any) -> 'Pipeline':
         """A step: `model.train(*args, **kwargs)`; also make_data=, save_to=, mode=, use_lock=True."""
-        return self._chain('train_model', (name, *args), kwargs)
+        ...
 
+    @_step
     def predict_model(self, name: str, *args: Any, **kwargs: Any) -> 'Pipeline':
         """A step: `model.predict(*args, **kwargs)`; also make_data=, save_to=, mode=, use_lock=True."""
-        return self._chain('predict_model', (name, *args), kwargs)
+        ...
 
+    @_step
     def test_model(self, name: str, *args: Any, **kwargs: Any) -> 'Pipeline':
         """A step: `model.test(*args, **kwargs)` (or `test_on_batch`); also make_data=, save_to=, mode=."""
-        return self._chain('test_model', (name, *args), kwargs)
+        ...
 
+    @_step
     def save_model(self, name: str, *args: Any, **kwargs: Any) -> 'Pipeline':
         """A step: `model.save(*args, **kwargs)` (per batch, or once under `before`/`after`)."""
-        return self._chain('save_model', (name, *args), kwargs)
+        ...
 
+    @_step
     def load_model(self, *args: Any, **kwargs: Any) -> 'Pipeline':
         """A step: create model `(name, cls, mode)` and `load(**kwargs)` it (per batch, or once under before)."""
-        return self._chain('load_model', args, kwargs)
+        ...
 
     def save_model_now(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Save model `name` of this pipeline now."""
@@ -235,7 +279,7 @@ class Pipeline:
     def next_batch(self, batch_size: int, n_epochs: Any = None, n_iters: int | None = None, shuffle: Any = False,
                    drop_last: bool = False, **options: Any) -> 'Batch':
         """The next processed batch of a stored run (cycles forever by default); other arguments start a new one."""
-        key = (batch_size, n_epochs, n_iters, shuffle if isinstance(shuffle, (bool, int)) else id(shuffle),
+        key = (batch_size, n_epochs, n_iters, (type(shuffle), shuffle if isinstance(shuffle, (bool, int)) else id(shuffle)),
                drop_last, tuple(sorted(options.items(), key=lambda kv: kv[0])).__repr__())
         if self._next_batch is None or self._next_batch[0] != key:
             if self._next_batch is not None:

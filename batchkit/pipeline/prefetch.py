@@ -15,20 +15,22 @@ triples with run constants (C, D) folded in. It looks each action up in the batc
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing
+import time
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator
 
-from .._shipping import check_picklable
+from .._shipping import check_call_picklable
 from ..decorators import invoke_action
-from ..errors import BatchkitValueError, SkipBatch, StopPipeline, WorkerDiedError
+from ..errors import BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline, WorkerDiedError
 from .expressions import evaluate
 from .ops import adopt
 
-__all__ = ['SKIPPED', 'STOPPED', 'Engine', 'RemoteEngine', 'make_engine', 'make_recipe', 'run_ops', 'run_recipe',
-           'split_head']
+__all__ = ['SKIPPED', 'STOPPED', 'Engine', 'RemoteEngine', 'RemoteHead', 'engine_kind', 'make_engine', 'make_recipe',
+           'run_ops', 'run_recipe', 'split_head']
 
 
 class _Marker:
@@ -72,46 +74,141 @@ def run_recipe(batch: Any, recipe: tuple) -> Any:
     return batch
 
 
+PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
+
+
+class _Done:
+    """A finished head, run here and now: the little of Future that the runner uses, without its lock."""
+
+    __slots__ = ('value', 'error')
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self.value, self.error = value, error
+
+    def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def cancel(self) -> bool:
+        return False
+
+
+def _run_now(head: Callable, batch: Any) -> _Done:
+    """The head run here and now (an error is kept, to be raised at the batch's turn as a worker's would)."""
+    try:
+        return _Done(head(batch))
+    except Exception as exc:
+        return _Done(error=exc)
+
+
+def _worker_died(exc: BaseException) -> WorkerDiedError:
+    return WorkerDiedError("Expected the worker processes to finish their batches. Received: a worker process died "
+                           "abruptly (killed, os._exit or out of memory). The run was stopped.")
+
+
 class Engine:
-    """Runs the head of each batch, at most `window` batches ahead, and hands out futures in batch order."""
+    """Runs the head of each batch, at most `window` batches ahead, and hands out futures in batch order.
+
+    NOTE [ Window ]
+    `window` counts the batches submitted and not yet handed to the consumer. With `prefetch=N` the window is
+    N + 1: while the consumer waits for batch k, batches k+1 .. k+N are submitted, so N heads keep working while
+    batch k's head finishes, at most N batches are made ahead of the consumer (bounded memory), and a pool of
+    N workers runs at most N heads at once. An executor given with prefetch=0 works one batch ahead.
+    """
 
     remote = False
 
-    def __init__(self, executor: Executor, window: int, owned: bool, closer: Callable[[], None] | None = None) -> None:
+    def __init__(self, executor: Executor, window: int, owned: bool, closer: Callable[[], None] | None = None,
+                 adaptive: bool = False) -> None:
         self.executor, self.window, self.owned, self.closer = executor, window, owned, closer
+        self.adaptive = adaptive          # NOTE [ Adaptive threads ]
+        self.chose_inline: bool | None = None
 
     def submit(self, head: Callable, batch: Any) -> Future:
-        return self.executor.submit(head, batch)
+        try:
+            return self.executor.submit(head, batch)
+        except BrokenProcessPool as exc:
+            raise _worker_died(exc) from exc
 
     def ordered(self, head: Callable, jobs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Future]]:
+        """(meta, future of the head's result) for every job, in job order (NOTE [ Window ])."""
         pending: deque[tuple[Any, Future]] = deque()
+        jobs = iter(jobs)
         try:
-            for meta, batch in jobs:
-                pending.append((meta, self.submit(head, batch)))
-                if len(pending) >= self.window:
-                    yield pending.popleft()
-            while pending:
-                yield pending.popleft()
+            if self.adaptive and (yield from self._probe(head, jobs, pending)):
+                for meta, batch in jobs:
+                    yield meta, _run_now(head, batch)
+                    del batch
+            else:
+                yield from self._pooled(head, jobs, pending)
         finally:
             for _, future in pending:
                 future.cancel()
+            pending.clear()
+
+    def _pooled(self, head: Callable, jobs: Iterator, pending: deque, limit: int | None = None,
+                stamps: list | None = None) -> Iterator[tuple[Any, Future]]:
+        for meta, batch in (jobs if limit is None else itertools.islice(jobs, limit)):
+            pending.append((meta, self.submit(head, batch)))
+            del batch
+            if len(pending) >= self.window:
+                if stamps is not None:
+                    stamps.append(time.perf_counter())
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
+
+    def _probe(self, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
+        """Time batches through the pool and inline, in turns; return True to go on inline.
+
+        NOTE [ Adaptive threads ]
+        Threads help only when heads do enough work that releases the GIL (numpy on big arrays, I/O). Handing a
+        batch to a worker thread and back costs GIL-holding work and thread hand-offs, and light heads (small
+        numpy ops) fight over the GIL, so such a run is slower with prefetch than without. A run on threads
+        therefore starts with `PROBE_ROUNDS` rounds of `2 * window + 6` batches through the pool then 8 inline,
+        timing the consumer's steady pace (time between two batches handed out, its own work included, the
+        pool's fill and drain left out). It keeps the pool only if the pool's best round is at least 5% faster
+        than the best inline round. Inline, every batch is still processed and handed out in order, with the
+        same errors; only the speed differs.
+        """
+        pool_paces, inline_paces = [], []
+        for _ in range(PROBE_ROUNDS):
+            stamps: list[float] = []
+            yield from self._pooled(head, jobs, pending, limit=2 * self.window + 6, stamps=stamps)
+            stamps = stamps[1:]
+            if len(stamps) >= 3:
+                pool_paces.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
+            stamps = []
+            for meta, batch in itertools.islice(jobs, 8):
+                stamps.append(time.perf_counter())
+                yield meta, _run_now(head, batch)
+                del batch
+            stamps.append(time.perf_counter())
+            if len(stamps) >= 5:
+                inline_paces.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
+        if not pool_paces or not inline_paces:
+            return False          # the run is over (or nearly): nothing to decide
+        self.chose_inline = min(pool_paces) * 1.05 > min(inline_paces)
+        return self.chose_inline
 
     def result(self, future: Future) -> Any:
         try:
             return future.result()
         except BrokenProcessPool as exc:
-            raise WorkerDiedError("Expected the worker processes to finish their batches. Received: a worker "
-                                  "process died abruptly (killed, os._exit or out of memory).") from exc
+            raise _worker_died(exc) from exc
         except Exception as exc:
             if type(exc).__name__ == 'KilledWorker':
                 raise WorkerDiedError(f"Expected the Dask workers to finish their batches. Received: {exc}") from exc
             raise
 
     def close(self) -> None:
-        if self.owned:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-        if self.closer is not None:
-            self.closer()
+        try:
+            if self.owned:
+                self.executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            if self.closer is not None:
+                self.closer()
 
 
 class RemoteEngine(Engine):
@@ -120,32 +217,68 @@ class RemoteEngine(Engine):
     remote = True
 
 
+class RemoteHead:
+    """A picklable callable running a recipe on a batch in a worker process.
+
+    It returns the batch with its generator: `Batch.__getstate__` drops the generator, and the tail must go on
+    drawing from the same stream the head drew from, as it does in-process (NOTE [ Shipping ]).
+    """
+
+    def __init__(self, recipe: tuple) -> None:
+        self.recipe = recipe
+
+    def __call__(self, batch: Any) -> Any:
+        from ..batch.parallel import mark_worker_process
+        mark_worker_process()                  # NOTE [ No pools in workers ] in batch/parallel.py
+        batch = run_recipe(batch, self.recipe)
+        if batch is SKIPPED or batch is STOPPED:
+            return batch
+        return batch, batch._random
+
+
 def _spawn_pool(n: int) -> ProcessPoolExecutor:
     # 'spawn': forking a process that runs threads (or TensorFlow) can deadlock the child.
     return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context('spawn'))
 
 
-def make_engine(prefetch: int, target: str, executor: Executor | None, engine: str | None,
-                address: str | None) -> Engine | None:
-    """The engine for the run's options, or None to run every op inline (prefetch=0)."""
-    window = prefetch if prefetch else 2
+def engine_kind(prefetch: int, target: str, executor: Executor | None, engine: str | None) -> str | None:
+    """'local' (threads in this process), 'remote' (other processes) or None (no engine: run inline).
+
+    Checks the options, so that a wrong one fails before any batch.
+    """
     if engine is not None:
         if engine != 'dask':
             raise BatchkitValueError(f"Expected engine='dask' or None. Received: engine={engine!r}")
+        return 'remote'
+    if executor is not None:
+        if not isinstance(executor, Executor):
+            raise BatchkitTypeError(f"Expected `executor` to be a concurrent.futures.Executor. "
+                                    f"Received: {type(executor).__name__}")
+        return 'local' if isinstance(executor, ThreadPoolExecutor) else 'remote'
+    if target not in ('threads', 'processes'):
+        raise BatchkitValueError(f"Expected target='threads' or 'processes'. Received: target={target!r}")
+    if not prefetch:
+        return None
+    return 'local' if target == 'threads' else 'remote'
+
+
+def make_engine(prefetch: int, target: str, executor: Executor | None, engine: str | None,
+                address: str | None) -> Engine | None:
+    """The engine for the run's options, or None to run every op inline (prefetch=0)."""
+    kind = engine_kind(prefetch, target, executor, engine)
+    window = max(prefetch, 1) + 1
+    if engine is not None:
         from .dask_engine import open_dask_executor
         dask_executor, closer = open_dask_executor(address)
         return RemoteEngine(dask_executor, window, owned=False, closer=closer)
     if executor is not None:
-        if isinstance(executor, ThreadPoolExecutor):
-            return Engine(executor, window, owned=False)
-        return RemoteEngine(executor, window, owned=False)
-    if not prefetch:
+        return (Engine if kind == 'local' else RemoteEngine)(executor, window, owned=False)
+    if kind is None:
         return None
-    if target == 'threads':
-        return Engine(ThreadPoolExecutor(prefetch, thread_name_prefix='batchkit-prefetch'), window, owned=True)
-    if target == 'processes':
-        return RemoteEngine(_spawn_pool(prefetch), window, owned=True)
-    raise BatchkitValueError(f"Expected target='threads' or 'processes'. Received: target={target!r}")
+    if kind == 'local':
+        return Engine(ThreadPoolExecutor(prefetch, thread_name_prefix='batchkit-prefetch'), window, owned=True,
+                      adaptive=True)
+    return RemoteEngine(_spawn_pool(prefetch), window, owned=True)
 
 
 def split_head(ops: list, remote: bool) -> tuple[list, list]:
@@ -156,10 +289,14 @@ def split_head(ops: list, remote: bool) -> tuple[list, list]:
     return list(ops), []
 
 
-def make_recipe(head: list) -> tuple:
+def make_recipe(head: list, batch_class: type) -> tuple:
     """The picklable form of the head ops; raises an error naming any argument that does not pickle."""
     recipe = tuple(op.recipe for op in head)
     for name, args, kwargs in recipe:
-        check_picklable({'args': args, 'kwargs': kwargs}, f"action '{name}'")
+        spec = batch_class.actions[name]
+        fn, skip = (spec.parallel.fn, 2) if spec.parallel is not None else (spec.fn, 1)
+        if spec.model is not None:
+            skip += 1
+        check_call_picklable(fn, args, kwargs, f"action '{name}' (to run it in worker processes)", skip=skip)
     return recipe
 

@@ -1,6 +1,7 @@
 """The run loop: compile the steps once, make batches from the plan, push them through the ops in order."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass, fields
@@ -16,7 +17,7 @@ from .. import signals
 from ..batch.base import RunInfo
 from .builtins import BUILTINS
 from .ops import ActionOp, TimedOp
-from .prefetch import SKIPPED, STOPPED, make_engine, make_recipe, run_ops, run_recipe, split_head
+from .prefetch import SKIPPED, STOPPED, RemoteHead, engine_kind, make_engine, make_recipe, run_ops, split_head
 from .profile import ProfileInfo
 
 __all__ = ['RunOptions', 'iterate']
@@ -105,6 +106,10 @@ class _Run:
         self.locks = LockRegistry()
         self.profile_table: dict = {}
         self.ops = {section: self._timed(_compile(pipeline, section), section) for section in ('before', 'main', 'after')}
+        # Split and check now, so that a wrong option or an argument that does not pickle fails before any batch.
+        kind = engine_kind(opts.prefetch, opts.target, opts.executor, opts.engine)
+        self.head, self.tail = split_head(self.ops['main'], kind == 'remote')
+        self.recipe = make_recipe(self.head, pipeline.batch_class) if kind == 'remote' else None
 
     def _timed(self, ops: list, section: str) -> list:
         if not self.opts.profile:
@@ -138,7 +143,7 @@ class _Run:
         pipeline.variables.start_run()
         engine = make_engine(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)
         bar = self._make_bar()
-        done, stopped = 0, False
+        done, stopped, outcomes = 0, False, None
         try:
             if signals.run_started.receivers:
                 signals.run_started.send(pipeline, n_batches=self.n_batches, batch_size=opts.batch_size)
@@ -155,14 +160,17 @@ class _Run:
                     if signals.batch_processed.receivers:
                         signals.batch_processed.send(pipeline, batch=batch, iteration=pos + 1)
                     yield batch
+                batch = None              # no reference kept while the next batch is made (bounded memory)
                 if last and signals.epoch_finished.receivers:
                     signals.epoch_finished.send(pipeline, epoch=epoch)
             self._run_once('after')
             if signals.run_finished.receivers:
                 signals.run_finished.send(pipeline, n_batches=done, stopped=stopped)
         finally:
+            if outcomes is not None:
+                outcomes.close()          # cancels the batches not started yet
             if engine is not None:
-                engine.close()
+                engine.close()            # stops every worker
             if bar is not None:
                 bar.close()
             if opts.profile:
@@ -197,27 +205,36 @@ class _Run:
             yield meta, batch
 
     def _prefetched(self, engine: Any) -> Iterator[tuple[tuple, Any]]:
-        pipeline = self.pipeline
-        head, tail = split_head(self.ops['main'], engine.remote)
+        """The head of each batch in the engine's workers, the tail here, in batch order (NOTE [ Head and tail ])."""
+        pipeline, head, tail = self.pipeline, self.head, self.tail
         if engine.remote:
-            recipe = make_recipe(head)
-            submit_head = _RecipeHead(recipe)
+            submit_head: Any = RemoteHead(self.recipe)
         else:
             def submit_head(batch: Any) -> Any:
                 return run_ops(head, batch, pipeline)
-        for meta, future in engine.ordered(submit_head, self._jobs()):
-            try:
-                batch = engine.result(future)
-                if engine.remote and batch is not SKIPPED and batch is not STOPPED:
-                    batch._attach(pipeline, self.info, meta[0], self.locks)
-                    batch._dataset = pipeline.dataset
-                if tail and batch is not SKIPPED and batch is not STOPPED:
-                    batch = run_ops(tail, batch, pipeline)
-            except Exception as exc:
-                if not self._failed(meta, exc):
-                    raise
-                batch = SKIPPED
-            yield meta, batch
+        with contextlib.closing(engine.ordered(submit_head, self._jobs())) as futures:
+            for meta, future in futures:
+                try:
+                    batch = engine.result(future)
+                    del future
+                    if engine.remote and batch is not SKIPPED and batch is not STOPPED:
+                        batch = self._returned(batch, meta[0])
+                    if tail and batch is not SKIPPED and batch is not STOPPED:
+                        batch = run_ops(tail, batch, pipeline)
+                except Exception as exc:
+                    if not self._failed(meta, exc):
+                        raise
+                    batch = SKIPPED
+                yield meta, batch
+                del batch
+
+    def _returned(self, shipped: tuple, position: int) -> Any:
+        """A batch back from another process, attached to this run again, with the generator its head used."""
+        batch, rng = shipped
+        batch._attach(self.pipeline, self.info, position, self.locks)
+        batch._dataset = self.pipeline.dataset
+        batch._random = rng
+        return batch
 
     def _make_bar(self) -> Any:
         if not self.opts.bar:
@@ -237,13 +254,3 @@ class _Run:
                 postfix = values['postfix']
                 bar.set_postfix(postfix if isinstance(postfix, dict) else {'value': postfix}, refresh=False)
         bar.update(1)
-
-
-class _RecipeHead:
-    """A picklable callable running a recipe on a batch in a worker process."""
-
-    def __init__(self, recipe: tuple) -> None:
-        self.recipe = recipe
-
-    def __call__(self, batch: Any) -> Any:
-        return run_recipe(batch, self.recipe)

@@ -1,0 +1,182 @@
+"""Benchmark: prefetch against no prefetch on this machine, measured side by side in one run.
+
+  (1) numpy that releases the GIL: np.sort of each 128 x 784 float32 batch along axis 1, threads, prefetch=2 vs 0
+      (target >= 1.5x);
+  (2) a pure-Python per-item loop, target='processes', prefetch=2 vs 0 (target >= 1.5x);
+  (3) the light workload (x / 255, x * 2 - 1, reverse a random half of 28 x 28 images), prefetch=2 vs 0: must not
+      be slower (>= 1.0x);
+  (4) memory: 2,000 .npz files of 784 x 128 float32 over a FilesIndex, load(fmt='npz'), batch size 8,
+      prefetch=4: peak RSS above the RSS before the run must stay within 8 batches' bytes.
+
+Each timing is the best of --repeats alternating runs. The exit code is 0 either way.
+
+    python benchmarks/bench_prefetch.py           # full sizes
+    python benchmarks/bench_prefetch.py --quick   # smaller sizes, a few seconds
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import psutil
+
+from batchkit import ArrayBatch, Dataset, FilesIndex, action
+
+# Worker processes import the batch classes of this file by its module name.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+class SortBatch(ArrayBatch):
+    components = ('images',)
+
+    @action
+    def sort(self):
+        self.images = np.sort(self.images, axis=1)
+        return self
+
+
+class PyBatch(ArrayBatch):
+    components = ('values',)
+
+    @action
+    def python_work(self, rounds: int = 400):
+        out = []
+        for v in self.values.tolist():
+            total = 0
+            for k in range(rounds):
+                total = (total + int(v) * k) % 1000003
+            out.append(total)
+        self.out = out
+        return self
+
+
+class LightBatch(ArrayBatch):
+    components = ('images', 'labels')
+
+    @action
+    def scale(self):
+        self.images = self.images / 255.
+        return self
+
+    @action
+    def center(self):
+        self.images = self.images * 2 - 1
+        return self
+
+    @action
+    def random_flip(self):
+        flip = self.random.random(len(self)) < 0.5
+        self.images[flip] = self.images[flip, :, ::-1]
+        return self
+
+
+def best_time(fn, repeats: int) -> float:
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def compare(name: str, make_run, repeats: int, target: float) -> None:
+    """Alternate prefetch=0 and prefetch=2 runs; report the best time of each and their ratio."""
+    t0, t2 = float('inf'), float('inf')
+    make_run(0)(), make_run(2)()           # warm up (process pools start inside the timed run anyway)
+    for _ in range(repeats):
+        t0 = min(t0, best_time(make_run(0), 1))
+        t2 = min(t2, best_time(make_run(2), 1))
+    ratio = t0 / t2
+    status = 'ok' if ratio >= target else 'MISSED'
+    print(f'{name:<48} prefetch=0 {t0:7.3f} s   prefetch=2 {t2:7.3f} s   speed-up {ratio:5.2f}x '
+          f'(target >= {target}x) {status}', flush=True)
+
+
+def bench_sort(n_items: int, repeats: int) -> None:
+    X = np.random.default_rng(0).random((n_items, 784), dtype=np.float32)
+    ds = Dataset(n_items, batch_class=SortBatch, preloaded={'images': X})
+    p = ds.p.sort()
+
+    def make_run(prefetch):
+        return lambda: p.run(128, n_epochs=1, prefetch=prefetch)
+    compare(f'(1) np.sort 128 x 784, {n_items} items, threads', make_run, repeats, 1.5)
+
+
+def bench_python(n_items: int, repeats: int) -> None:
+    ds = Dataset(n_items, batch_class=PyBatch, preloaded={'values': np.arange(n_items)})
+    p = ds.p.python_work(rounds=400)
+
+    def make_run(prefetch):
+        return lambda: p.run(32, n_epochs=1, prefetch=prefetch, target='processes')
+    compare(f'(2) pure Python per item, {n_items} items, processes', make_run, repeats, 1.5)
+
+
+def bench_light(n_items: int, repeats: int) -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n_items, 28, 28)).astype(np.float32)
+    ds = Dataset(n_items, batch_class=LightBatch, preloaded={'images': images, 'labels': rng.integers(0, 10, n_items)})
+    p = ds.p.scale().center().random_flip()
+
+    def make_run(prefetch):
+        return lambda: p.run(64, n_epochs=1, shuffle=1, prefetch=prefetch)
+    compare(f'(3) light workload, {n_items} items, threads', make_run, repeats, 1.0)
+
+
+def bench_memory(n_files: int) -> None:
+    tmp = tempfile.mkdtemp(prefix='batchkit-bench-')
+    try:
+        item = np.random.default_rng(0).random((784, 128), dtype=np.float32)
+        for i in range(n_files):
+            np.savez(os.path.join(tmp, f'{i:05d}.npz'), images=item)
+        ds = Dataset(FilesIndex(path=os.path.join(tmp, '*.npz'), no_ext=True), batch_class=SortBatch)
+        batch_bytes = 8 * item.nbytes
+        proc = psutil.Process()
+        peak = [0]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], proc.memory_info().rss)
+                time.sleep(0.002)
+
+        before = proc.memory_info().rss
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        start = time.perf_counter()
+        n = 0
+        for batch in ds.p.load(fmt='npz').gen_batch(8, n_epochs=1, prefetch=4):
+            assert batch.images.shape == (8, 784, 128)
+            n += 1
+        elapsed = time.perf_counter() - start
+        stop.set()
+        sampler.join()
+        above = peak[0] - before
+        status = 'ok' if above <= 8 * batch_bytes else 'MISSED'
+        print(f'(4) memory, {n_files} npz files, {n} batches of 8, prefetch=4: peak RSS - RSS before = '
+              f'{above / 2 ** 20:6.1f} MiB = {above / batch_bytes:4.1f} batches (target <= 8 batches = '
+              f'{8 * batch_bytes / 2 ** 20:.1f} MiB) {status}; {n * 8 / elapsed:,.0f} items/s', flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true', help='smaller sizes')
+    parser.add_argument('--repeats', type=int, default=None)
+    args = parser.parse_args()
+    repeats = args.repeats or (2 if args.quick else 3)
+    print(f'python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs', flush=True)
+    bench_sort(20_000 if args.quick else 100_000, repeats)
+    bench_python(20_000 if args.quick else 100_000, repeats)
+    bench_light(20_000 if args.quick else 100_000, repeats)
+    bench_memory(400 if args.quick else 2_000)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,153 @@
+"""The Dask engine on a real two-process LocalCluster: same results as a local run, errors reach the caller."""
+from __future__ import annotations
+
+import copyreg
+import importlib.util
+import os
+import sys
+import threading
+import traceback
+
+import numpy as np
+import pytest
+
+from batchkit import B, BatchkitTypeError, V
+from batchkit.errors import WorkerDiedError
+
+import workbatches as wb
+from parallel_support import HERE, run_with_timeout, wait_until
+from test_random import assert_same, outputs
+
+pytestmark = [pytest.mark.distributed,
+              pytest.mark.skipif(importlib.util.find_spec('distributed') is None, reason='needs distributed')]
+
+
+@pytest.fixture(scope='module')
+def cluster():
+    """Started once for the module (it takes seconds). Workers find `workbatches` through PYTHONPATH (set by
+    conftest before the cluster starts, so restarted workers have it too) and through sys.path.
+
+    Importing distributed installs tblib's exception pickling for every exception class of the process; it is
+    imported here, not at collection, and the pickling table is put back afterwards, so that the other test
+    modules see the standard pickling.
+    """
+    saved = dict(copyreg.dispatch_table)
+    import dask
+    import distributed
+    # A killed worker fails its task at once (KilledWorker) instead of the task being retried elsewhere.
+    with dask.config.set({'distributed.scheduler.allowed-failures': 0}):
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None)
+    client = distributed.Client(cluster)
+    client.run(sys.path.insert, 0, HERE)
+    try:
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()
+        copyreg.dispatch_table.clear()
+        copyreg.dispatch_table.update(saved)
+
+
+def _ordering_pipeline():
+    return (wb.work_dataset(60).p
+            .init_variable('seen', default=list)
+            .sleepy(max_ms=3)
+            .update(V('seen', mode='a'), B('x')))
+
+
+def test_executor_gives_the_same_results_as_a_local_run(cluster):
+    _, client = cluster
+    expected = _ordering_pipeline().run(7, shuffle=4).get_variable('seen')
+    p = _ordering_pipeline()
+    run_with_timeout(lambda: p.run(7, shuffle=4, prefetch=3, executor=client.get_executor()))
+    got = p.get_variable('seen')
+    assert len(got) == len(expected) == 9
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
+def test_seeded_randomness_is_the_same_on_dask(cluster):
+    _, client = cluster
+    assert_same(outputs(shuffle=7, prefetch=4, executor=client.get_executor()), outputs(shuffle=7))
+
+
+def test_short_form_engine_dask_with_an_address(cluster):
+    dask_cluster, _ = cluster
+    threads = threading.active_count()
+    got = outputs(seed=3, engine='dask', address=dask_cluster.scheduler_address)
+    assert_same(got, outputs(seed=3))
+    assert wait_until(lambda: threading.active_count() <= threads + 1)   # its client is closed
+
+
+def test_an_exception_in_a_dask_worker_reaches_the_caller(cluster):
+    _, client = cluster
+    p = wb.work_dataset(30).p.sleepy(2).fail_at(item=11)
+    yielded = []
+
+    def consume() -> None:
+        for b in p.gen_batch(2, prefetch=3, executor=client.get_executor()):
+            yielded.append(b.indices.tolist())
+
+    with pytest.raises(ValueError, match='boom at item 11') as info:
+        run_with_timeout(consume)
+    assert yielded == [[2 * k, 2 * k + 1] for k in range(5)]
+    assert 'boom_in_head' in ''.join(traceback.format_exception(info.value))
+
+
+def test_ignore_exceptions_on_dask(cluster, caplog):
+    _, client = cluster
+    p = wb.work_dataset(20).p.fail_at(item=3).fail_at(item=12)
+    batches = run_with_timeout(lambda: list(p.gen_batch(1, prefetch=2, executor=client.get_executor(),
+                                                        ignore_exceptions=True)))
+    assert [b.indices[0] for b in batches] == [i for i in range(20) if i not in (3, 12)]
+    assert len([r for r in caplog.records if 'dropped' in r.getMessage()]) == 2
+
+
+def test_skip_and_stop_on_dask(cluster):
+    _, client = cluster
+    p = wb.work_dataset(20).p.fail_at(item=2, how='skip').fail_at(item=9, how='stop')
+    batches = run_with_timeout(lambda: list(p.gen_batch(1, prefetch=2, executor=client.get_executor())))
+    assert [b.indices[0] for b in batches] == [0, 1, 3, 4, 5, 6, 7, 8]
+
+
+def test_an_unpicklable_argument_fails_before_any_batch_on_dask(cluster):
+    _, client = cluster
+    wb.reset_counters()
+    with pytest.raises(BatchkitTypeError, match=r"argument 'value'"):
+        wb.work_dataset(10).p.take(lambda: 1).gen_batch(2, executor=client.get_executor())
+    assert wb.counter('created') == 0
+
+
+def test_closing_a_dask_run_early_cancels_what_is_left(cluster):
+    _, client = cluster
+    gen = wb.work_dataset(100).p.sleepy(20).gen_batch(1, prefetch=4, executor=client.get_executor())
+    assert next(gen).indices.tolist() == [0]
+    run_with_timeout(gen.close, 30)
+    assert wait_until(lambda: not client.processing() or not any(client.processing().values()), 10)
+
+
+def test_a_killed_dask_worker_gives_worker_died_error(cluster):
+    """Last in the module: the nanny restarts the killed worker for the tests that may follow."""
+    _, client = cluster
+    p = wb.work_dataset(20).p.fail_at(item=4, how='kill')
+    with pytest.raises(WorkerDiedError, match='Dask workers'):
+        run_with_timeout(lambda: p.run(1, prefetch=2, executor=client.get_executor()), 60)
+    client.wait_for_workers(2, timeout=60)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "errors.py/io.py bug: under Dask (tblib pickling), errors deriving from two builtin errors with different "
+    "layouts (MissingFileError(ValueError, FileNotFoundError), LockTimeoutError(RuntimeError, TimeoutError)) "
+    "cannot be unpickled ('ValueError.__new__(MissingFileError) is not safe'), so the caller gets a plain "
+    "Exception('MissingFileError(...)') instead. Fix in errors.py: give such classes a __reduce__-proof "
+    "__new__ (e.g. `__new__ = OSError.__new__`) or derive from one builtin only."))
+def test_a_missing_file_error_in_a_dask_worker_reaches_the_caller(cluster, tmp_path):
+    from batchkit import Dataset, FilesIndex
+    from batchkit.batch.io import MissingFileError
+    _, client = cluster
+    for i in range(4):
+        np.savez(tmp_path / f'{i}.npz', x=np.full(3, i, dtype=np.float32))
+    ds = Dataset(FilesIndex(path=str(tmp_path / '*.npz'), no_ext=True), batch_class=wb.WorkBatch)
+    os.remove(tmp_path / '2.npz')
+    with pytest.raises(MissingFileError):
+        run_with_timeout(lambda: ds.p.load(fmt='npz').run(1, prefetch=2, executor=client.get_executor()))

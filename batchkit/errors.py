@@ -11,6 +11,11 @@ __all__ = [
 class BatchkitError(Exception):
     """Base of every error batchkit raises."""
 
+    def __reduce__(self) -> tuple:
+        # Rebuild by calling the class, so errors with two builtin bases (ValueError and FileNotFoundError)
+        # unpickle under any reducer, Dask's (tblib) included.
+        return type(self), self.args, self.__dict__ or None
+
 
 class BatchkitValueError(BatchkitError, ValueError):
     """A value of the right type but out of range or inconsistent."""

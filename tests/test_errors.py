@@ -77,3 +77,20 @@ def test_control_flow_exceptions_importable_from_batchkit():
                                   'BatchkitAttributeError', 'BatchkitRuntimeError'])
 def test_base_errors_importable_from_batchkit(name):
     assert getattr(batchkit, name) is getattr(errors, name)
+
+
+def _all_error_classes():
+    return [cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, errors.BatchkitError)]
+
+
+@pytest.mark.parametrize('cls', _all_error_classes(), ids=lambda cls: cls.__name__)
+def test_every_error_survives_the_reducer_dask_installs(cls):
+    # distributed ships exceptions with tblib's reducer, which rebuilds them through __reduce_ex__:
+    # errors with two builtin bases (ValueError and FileNotFoundError) used to fail there.
+    tblib_pickling = pytest.importorskip('tblib.pickling_support')
+    try:
+        raise cls('what was expected, what was received')
+    except cls as exc:
+        payload = tblib_pickling.pickle_exception(exc)
+    rebuilt = payload[0](*payload[1])
+    assert type(rebuilt) is cls and str(rebuilt) == 'what was expected, what was received'

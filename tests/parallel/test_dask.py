@@ -135,15 +135,9 @@ def test_a_killed_dask_worker_gives_worker_died_error(cluster):
     client.wait_for_workers(2, timeout=60)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "errors.py/io.py bug: under Dask (tblib pickling), errors deriving from two builtin errors with different "
-    "layouts (MissingFileError(ValueError, FileNotFoundError), LockTimeoutError(RuntimeError, TimeoutError)) "
-    "cannot be unpickled ('ValueError.__new__(MissingFileError) is not safe'), so the caller gets a plain "
-    "Exception('MissingFileError(...)') instead. Fix in errors.py: give such classes a __reduce__-proof "
-    "__new__ (e.g. `__new__ = OSError.__new__`) or derive from one builtin only."))
 def test_a_missing_file_error_in_a_dask_worker_reaches_the_caller(cluster, tmp_path):
     from batchkit import Dataset, FilesIndex
-    from batchkit.batch.io import MissingFileError
+    from batchkit.errors import MissingFileError
     _, client = cluster
     for i in range(4):
         np.savez(tmp_path / f'{i}.npz', x=np.full(3, i, dtype=np.float32))

@@ -112,24 +112,38 @@ def _per_item(src: Any) -> bool:
     return src is None or os.path.isdir(_path(src))
 
 
-def _stack(arrays: list[np.ndarray], paths: list[str], name: str) -> np.ndarray:
-    for arr, path in zip(arrays, paths):
-        if arr.shape != arrays[0].shape:     # np.stack would say so without naming the file
+class _Stacker:
+    """Stacks per-item arrays into one array per component as they are read, so a batch never holds its items twice."""
+
+    def __init__(self, n_items: int) -> None:
+        self.n_items = n_items
+        self.out: dict[str, np.ndarray] = {}
+        self.first: dict[str, str] = {}
+
+    def put(self, i: int, name: str, arr: np.ndarray, path: str) -> None:
+        out = self.out.get(name)
+        if out is None:
+            self.out[name] = out = np.empty((self.n_items, *arr.shape), arr.dtype)
+            self.first[name] = path
+        elif arr.shape != out.shape[1:]:
             raise BatchkitValueError(f"Expected '{name}' of the same shape in every file to stack them. Received: "
-                                     f"{arrays[0].shape} in {paths[0]!r} but {arr.shape} in {path!r}.")
-    return np.stack(arrays)
+                                     f"{out.shape[1:]} in {self.first[name]!r} but {arr.shape} in {path!r}.")
+        elif arr.dtype != out.dtype:
+            self.out[name] = out = out.astype(np.result_type(out.dtype, arr.dtype))
+        out[i] = arr
 
 
 # --- load ---------------------------------------------------------------------------------------------------
 def _load_npz(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str, np.ndarray]:
     if _per_item(src):
         paths = _item_paths(batch, src, 'npz')
-        per_item: list[dict[str, np.ndarray]] = []
-        for path in paths:
+        stacker = _Stacker(len(paths))
+        for i, path in enumerate(paths):
             with np.load(_check_file(path)) as f:
                 names = names or _default_components(batch, f.files, repr(path))
-                per_item.append({n: _npz_get(f, n, path) for n in names})
-        return {n: _stack([item[n] for item in per_item], paths, n) for n in names or ()}
+                for n in names:
+                    stacker.put(i, n, _npz_get(f, n, path), path)
+        return stacker.out
     path = _check_file(src)
     with np.load(path) as f:
         names = names or _default_components(batch, f.files, repr(path))
@@ -148,7 +162,10 @@ def _load_npy(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str,
     name = _one_component(batch, names, 'npy')
     if _per_item(src):
         paths = _item_paths(batch, src, 'npy')
-        return {name: _stack([np.load(_check_file(p)) for p in paths], paths, name)}
+        stacker = _Stacker(len(paths))
+        for i, path in enumerate(paths):
+            stacker.put(i, name, np.load(_check_file(path)), path)
+        return stacker.out
     path = _check_file(src)
     # mmap: many batches over one big file read only their rows, never the whole file
     return {name: _take_rows(np.load(path, mmap_mode='r'), batch.index.root_positions, path, name)}

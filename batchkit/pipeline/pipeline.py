@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import collections
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .._naming import suggest
@@ -306,6 +307,6 @@ class Pipeline:
                 raise BatchkitValueError("Expected run(batch_size, ...) or arguments stored by run(..., lazy=True). "
                                          "Received: run() with neither.")
             args, kwargs = self._lazy['args'], self._lazy['kwargs']
-        for _ in self.gen_batch(*args, **kwargs):
-            pass
+        # A zero-length deque drops each batch at once: no batch stays alive while the next one is made.
+        collections.deque(self.gen_batch(*args, **kwargs), maxlen=0)
         return self

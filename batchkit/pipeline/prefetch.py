@@ -16,6 +16,7 @@ triples with run constants (C, D) folded in. It looks each action up in the batc
 from __future__ import annotations
 
 import itertools
+import os
 import multiprocessing
 import time
 from collections import deque
@@ -276,7 +277,7 @@ def make_engine(prefetch: int, target: str, executor: Executor | None, engine: s
     if kind is None:
         return None
     if kind == 'local':
-        return Engine(ThreadPoolExecutor(prefetch, thread_name_prefix='batchkit-prefetch'), window, owned=True,
+        return Engine(ThreadPoolExecutor(min(prefetch, os.cpu_count() or 1), thread_name_prefix='batchkit-prefetch'), window, owned=True,
                       adaptive=True)
     return RemoteEngine(_spawn_pool(prefetch), window, owned=True)
 

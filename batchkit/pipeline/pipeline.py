@@ -1,9 +1,9 @@
 """Pipeline: an immutable chain of actions over a dataset, with variables, config and models."""
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
-import collections
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .._naming import suggest

@@ -35,6 +35,15 @@ def _leave(name: str) -> None:
         COUNTERS[name] -= 1
 
 
+def _occupy(name: str, delay: float) -> None:
+    """Count an entry into `name` (the most at once, and in all), stay `delay` seconds, count the exit."""
+    _enter(name)
+    try:
+        time.sleep(delay)
+    finally:
+        _leave(name)
+
+
 def counter(name: str) -> int:
     with _LOCK:
         return COUNTERS.get(name, 0)
@@ -126,29 +135,17 @@ class WorkBatch(ArrayBatch):
     # --- locks ----------------------------------------------------------------------------------------------
     @action(use_lock=True)
     def locked(self, delay: float = 0.0) -> 'WorkBatch':
-        _enter('locked')
-        try:
-            time.sleep(delay)
-        finally:
-            _leave('locked')
+        _occupy('locked', delay)
         return self
 
     @action(use_lock='shared')
     def shared_a(self, delay: float = 0.0) -> 'WorkBatch':
-        _enter('shared')
-        try:
-            time.sleep(delay)
-        finally:
-            _leave('shared')
+        _occupy('shared', delay)
         return self
 
     @action(use_lock='shared')
     def shared_b(self, delay: float = 0.0) -> 'WorkBatch':
-        _enter('shared')
-        try:
-            time.sleep(delay)
-        finally:
-            _leave('shared')
+        _occupy('shared', delay)
         return self
 
     @action(use_lock='shared')

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import numpy as np
 
 from .errors import BatchkitTypeError, BatchkitValueError
-from .index import DEFAULT, BatchPlan, DatasetIndex
+from .index import DEFAULT, BatchPlan, DatasetIndex, shuffle_key
 
 if TYPE_CHECKING:
     from .batch.base import Batch
@@ -131,8 +131,7 @@ class Dataset:
 
         Calling it with other arguments starts a new generator. When a finite one ends, StopIteration is raised.
         """
-        key = (batch_size, (type(shuffle), shuffle if isinstance(shuffle, (bool, int)) else id(shuffle)), n_epochs, drop_last,
-               n_iters)
+        key = (batch_size, shuffle_key(shuffle), n_epochs, drop_last, n_iters)
         if self._next_batch is None or self._next_batch[0] != key:
             if n_epochs is None and n_iters is None:
                 plan = BatchPlan.forever(len(self), batch_size, shuffle=shuffle, drop_last=drop_last)

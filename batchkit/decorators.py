@@ -136,7 +136,8 @@ def model(fn: Callable | None = None, /, *, mode: str = 'static') -> Any:
 
     def wrapper(wrapped: Callable, instance: Any, args: tuple, kwargs: dict) -> Any:
         raise BatchkitTypeError(
-            f"Model definition '{spec.name}' is never called directly. Received: a direct call. "
+            f"Expected model definition '{spec.name}' to be used by batchkit only: it is never called directly. "
+            f"Received: a direct call. "
             f"Use @action(model='{spec.name}') to get its descriptor as an action argument, "
             f"or batch.get_model_by_name('{spec.name}') inside an action.")
     return _mark(fn, spec, wrapper)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import BatchkitKeyError, BatchkitTypeError, BatchkitValueError
 
-__all__ = ['DEFAULT', 'BatchPlan', 'DatasetIndex', 'FilesIndex', 'make_rng']
+__all__ = ['DEFAULT', 'BatchPlan', 'DatasetIndex', 'FilesIndex', 'make_rng', 'shuffle_key']
 
 
 class _Default:
@@ -40,6 +40,15 @@ def make_rng(shuffle: Any) -> np.random.Generator | None:
         f"Received: shuffle={shuffle!r} of type {type(shuffle).__name__}")
 
 
+def shuffle_key(shuffle: Any) -> tuple:
+    """A hashable key, equal for equal `shuffle` arguments: a numpy int seed equals the same int, a Generator itself."""
+    if shuffle is None or isinstance(shuffle, (bool, np.bool_)):
+        return ('flag', bool(shuffle))
+    if isinstance(shuffle, (int, np.integer)):
+        return ('seed', int(shuffle))
+    return ('object', id(shuffle))
+
+
 def _check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise BatchkitTypeError(f"Expected `{name}` to be a positive int. Received: {name}={value!r}")
@@ -61,6 +70,8 @@ class BatchPlan:
     def __init__(self, size: int, batch_size: int, n_epochs: Any = DEFAULT, n_iters: int | None = None,
                  shuffle: Any = False, drop_last: bool = False) -> None:
         self.batch_size = _check_positive_int('batch_size', batch_size)
+        if not isinstance(drop_last, (bool, np.bool_)):
+            raise BatchkitTypeError(f"Expected `drop_last` to be True or False. Received: drop_last={drop_last!r}")
         if size == 0:
             raise BatchkitValueError("Expected a dataset with at least one item. Received: an empty index.")
         if n_iters is not None and n_epochs is not DEFAULT and n_epochs is not None:

@@ -381,9 +381,17 @@ def dump(batch: ArrayBatch, dst: Any, fmt: str = 'npz', components: str | Sequen
         names = [_one_component(batch, names if names is not None else list(_dump_components(batch, None)), 'npy')]
     values = _dump_components(batch, names, for_csv=fmt == "csv")
     if fmt == 'csv':
+        if os.path.isdir(dst):
+            example = os.path.join(dst, 'items.csv')
+            raise BatchkitValueError(f"Expected `dst` to be a csv file to append rows to (fmt='csv'). Received: "
+                                     f"{dst!r}, a directory. Pass a file path such as {example!r}.")
         os.makedirs(os.path.dirname(dst) or '.', exist_ok=True)
         _write_csv(dst, batch, values)
         return batch
+    if os.path.exists(dst) and not os.path.isdir(dst):
+        raise BatchkitValueError(f"Expected `dst` to be a directory for one {fmt} file per item (fmt={fmt!r}). "
+                                 f"Received: {dst!r}, an existing file. Pass a directory, or fmt='csv' to append "
+                                 "rows to a file.")
     os.makedirs(dst, exist_ok=True)
     for i, id_ in enumerate(batch.indices.tolist()):
         item = {n: np.asarray(v[i]) for n, v in values.items()}

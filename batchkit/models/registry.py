@@ -121,13 +121,14 @@ class PipelineModels:
         return ModelEntry(decl.name, model, decl.mode, origin=decl)
 
     def get(self, pipeline: Any, name: str, batch: Any = None) -> ModelEntry:
-        """The entry of model `name`, building a dynamic model (once) or resolving an import on first request."""
+        """The entry of model `name`: built (a dynamic one once, on first request) or, for an import, the source's."""
         entry = self.store.get(name)
         if entry is not None:
             return entry
         decl = self.decls.get(name)
         if decl is not None and decl.source is not None:
-            return self.store.put(decl.source.models.get(decl.source, name, batch))
+            # Not cached: the source's current model (after its reset or load_model) is the very same object.
+            return decl.source.models.get(decl.source, name, batch)
         if decl is not None and decl.cls is not None:
             if decl.mode == 'dynamic' and batch is None:
                 raise ModelError(f"Expected a batch to build dynamic model '{name}'. Received: a request before the "

@@ -1,6 +1,7 @@
 """Built-in pipeline steps: each has an optional chain-time effect and compiles to an op for a run."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -85,6 +86,17 @@ def _check_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mo
     normalize_mode(mode)
     if save_to is not None:
         _check_target(save_to)
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):       # a builtin or a callable Python cannot introspect: nothing to check
+        return
+    try:
+        signature.bind(None, *args, **kwargs)
+    except TypeError as exc:
+        name = getattr(fn, '__qualname__', type(fn).__name__)
+        raise BatchkitTypeError(f"Expected call(fn, *args, **kwargs) to fit fn{signature}, which receives the batch "
+                                f"first, then the arguments. Received: {name}: {exc}. Give fn a first parameter "
+                                "for the batch and pass the arguments it takes.") from None
 
 
 @register_builtin('call', on_chain=_check_call)

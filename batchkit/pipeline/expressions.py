@@ -14,7 +14,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .._naming import suggest
-from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError, ConfigError
+from ..errors import (BatchkitAttributeError, BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError,
+                      ConfigError)
 
 __all__ = ['B', 'C', 'D', 'F', 'I', 'M', 'NamedExpression', 'R', 'V', 'W', 'evaluate', 'fold', 'has_expressions',
            'iter_expressions']
@@ -189,11 +190,17 @@ class V(NamedExpression):
         return f'V({self.name!r})'
 
 
+def _check_name(kind: str, name: Any, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise BatchkitTypeError(f"Expected {what} (a non-empty str). Received: {kind}({name!r})")
+    return name
+
+
 class C(NamedExpression):
     """A config option: `C('scale', default=255.)`; nested keys as 'model/lr'."""
 
     def __init__(self, name: str, default: Any = _MISSING) -> None:
-        self.name, self.default = name, default
+        self.name, self.default = _check_name('C', name, "a config key such as 'scale' or 'model/lr'"), default
 
     def get(self, batch: Any, pipeline: Any) -> Any:
         config = pipeline.config
@@ -281,7 +288,7 @@ class M(NamedExpression):
     """A model of the pipeline: `M('my_model')`."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.name = _check_name('M', name, 'a model name')
 
     def get(self, batch: Any, pipeline: Any) -> Any:
         return pipeline.get_model_by_name(self.name, batch=batch)
@@ -291,12 +298,22 @@ class D(NamedExpression):
     """An attribute of the pipeline's dataset: `D('size')`, `D('index.indices')`."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.name = _check_name('D', name, "a dataset attribute such as 'size' or 'index.indices'")
 
     def get(self, batch: Any, pipeline: Any) -> Any:
         value = pipeline.dataset
-        for part in self.name.split('.'):
-            value = getattr(value, part)
+        if value is None:
+            raise BatchkitRuntimeError(f"Expected a pipeline linked to a dataset to evaluate D({self.name!r}). "
+                                       "Received: a template with no dataset. Link one with `pipeline << dataset`.")
+        for i, part in enumerate(self.name.split('.')):
+            try:
+                value = getattr(value, part)
+            except AttributeError:
+                where = '.'.join(['dataset', *self.name.split('.')[:i]])
+                known = [k for k in dir(value) if not k.startswith('_')]
+                raise BatchkitAttributeError(f"Expected an attribute of {where} ({type(value).__name__}). "
+                                             f"Received: D({self.name!r}), which has no {part!r}."
+                                             f"{suggest(part, known)}") from None
         return value
 
     def fold(self, pipeline: Any) -> Any:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from .._naming import suggest
 from ..errors import BatchkitTypeError, BatchkitValueError, UnknownNameError
-from ..index import DEFAULT
+from ..index import DEFAULT, shuffle_key
 from .builtins import BUILTINS
 from .ops import Step
 from .variables import VariableStore
@@ -48,6 +48,34 @@ def _step(method: Callable[..., 'Pipeline']) -> Callable[..., 'Pipeline']:
     return chain
 
 
+@functools.lru_cache(maxsize=1024)
+def _action_signature(fn: Callable) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):      # a callable Python cannot introspect: nothing to check
+        return None
+
+
+def _check_action_call(spec: Any, cls: type, args: tuple, kwargs: Mapping[str, Any]) -> None:
+    """Fail when chained (or linked), not mid-run, on arguments that do not fit the action's signature.
+
+    The method receives the batch, then the item (for @inbatch_parallel), then the model descriptor (for
+    @action(model=...)), then the chained arguments; named expressions fit any parameter.
+    """
+    fn = spec.fn if spec.parallel is None else spec.parallel.fn
+    signature = _action_signature(fn)
+    if signature is None:
+        return
+    lead = 1 + (spec.parallel is not None) + (spec.model is not None)
+    try:
+        signature.bind(*(None,) * lead, *args, **kwargs)
+    except TypeError as exc:
+        params = list(signature.parameters.values())[lead:]
+        shown = ', '.join(str(p) for p in params)
+        raise BatchkitTypeError(f"Expected the arguments of action {cls.__name__}.{spec.name}({shown}). "
+                                f"Received: {exc}. Fix the arguments where the action is chained.") from None
+
+
 class _Section:
     """`pipeline.before` / `pipeline.after`: chaining on it adds steps to that part, returns the whole pipeline."""
 
@@ -58,7 +86,8 @@ class _Section:
         if name.startswith('_'):
             raise AttributeError(name)
         pipeline = self._pipeline
-        if pipeline._resolve(name, pipeline.batch_class) == 'pending' and hasattr(Pipeline, name):
+        cls = pipeline.batch_class
+        if (cls is None or name not in cls.actions) and name not in BUILTINS and hasattr(Pipeline, name):
             raise BatchkitTypeError(f"Expected a step after `.{self._section}`: an action or a built-in step such as "
                                     f"init_variable, update, call or save_model. Received: {name!r}, a pipeline "
                                     f"method that is not a step.")
@@ -81,8 +110,14 @@ class Pipeline:
     def __init__(self, dataset: 'Dataset | None' = None, config: dict | None = None) -> None:
         from ..models.registry import PipelineModels
 
+        from ..dataset import Dataset
+
         if config is not None and not isinstance(config, dict):
             raise BatchkitTypeError(f"Expected `config` to be a dict. Received: {type(config).__name__}")
+        if dataset is not None and not isinstance(dataset, Dataset):
+            raise BatchkitTypeError(f"Expected `dataset` to be a batchkit Dataset or None. Received: "
+                                    f"{type(dataset).__name__}. Wrap arrays with "
+                                    "Dataset.from_arrays(name=array) or Dataset(index, batch_class, preloaded).")
         self._dataset = dataset
         self.config: dict = dict(config or {})
         self._steps: dict[str, tuple[Step, ...]] = {s: () for s in _SECTIONS}
@@ -129,8 +164,17 @@ class Pipeline:
         raise UnknownNameError(f"Expected an action of {batch_class.__name__} or a pipeline method. Received: "
                                f"{name!r}.{suggest(name, known)}{hint}")
 
+    def _check_steps(self, batch_class: type) -> None:
+        """Resolve every step against `batch_class` and check the arguments of its actions."""
+        for section in _SECTIONS:
+            for step in self._steps[section]:
+                if self._resolve(step.name, batch_class) == 'action':
+                    _check_action_call(batch_class.actions[step.name], batch_class, step.args, step.kwargs)
+
     def _chain(self, name: str, args: tuple, kwargs: dict) -> 'Pipeline':
         kind = self._resolve(name, self.batch_class)
+        if kind == 'action':
+            _check_action_call(self.batch_class.actions[name], self.batch_class, args, kwargs)
         new = self._copy()
         new._steps[self._section] = self._steps[self._section] + (Step(name, args, kwargs, name in BUILTINS),)
         if kind == 'builtin' and BUILTINS[name].on_chain is not None:
@@ -158,9 +202,7 @@ class Pipeline:
         if isinstance(other, dict):
             return self._copy(config={**self.config, **other})
         if isinstance(other, Dataset):
-            for section in _SECTIONS:
-                for step in self._steps[section]:
-                    self._resolve(step.name, other.batch_class)
+            self._check_steps(other.batch_class)
             return self._copy(_dataset=other, models=self.models.child())
         raise BatchkitTypeError(f"Expected `pipeline << dataset` or `pipeline << {{config}}`. "
                                 f"Received: {type(other).__name__}")
@@ -176,8 +218,8 @@ class Pipeline:
         new = self._copy(_dataset=dataset, config={**self.config, **other.config})
         for section in _SECTIONS:
             new._steps[section] = self._steps[section] + other._steps[section]
-            for step in new._steps[section]:
-                new._resolve(step.name, new.batch_class)
+        if new.batch_class is not None:
+            new._check_steps(new.batch_class)
         new.variables.merge(other.variables)
         new.models.merge(other.models)
         return new
@@ -193,8 +235,9 @@ class Pipeline:
     # --- variables ---------------------------------------------------------------------------------------------
     @_step
     def init_variable(self, name: str, default: Any = None, init_on_each_run: Any = None) -> 'Pipeline':
-        """Declare a variable. A callable default (or `init_on_each_run=`) is called afresh at each run start;
-        any other default is stored as is and persists across runs."""
+        """Declare a variable. A default that makes values (a class such as `list`, a function, a lambda, a
+        partial; or `init_on_each_run=`) is called afresh at each run start; any other default, callable objects
+        such as models included, is stored as is and persists across runs."""
         ...
 
     @_step
@@ -280,8 +323,8 @@ class Pipeline:
     def next_batch(self, batch_size: int, n_epochs: Any = None, n_iters: int | None = None, shuffle: Any = False,
                    drop_last: bool = False, **options: Any) -> 'Batch':
         """The next processed batch of a stored run (cycles forever by default); other arguments start a new one."""
-        key = (batch_size, n_epochs, n_iters, (type(shuffle), shuffle if isinstance(shuffle, (bool, int)) else id(shuffle)),
-               drop_last, tuple(sorted(options.items(), key=lambda kv: kv[0])).__repr__())
+        key = (batch_size, n_epochs, n_iters, shuffle_key(shuffle), drop_last,
+               tuple(sorted(options.items(), key=lambda kv: kv[0])).__repr__())
         if self._next_batch is None or self._next_batch[0] != key:
             if self._next_batch is not None:
                 self._next_batch[1].close()

@@ -30,7 +30,7 @@ from ..errors import BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipel
 from .expressions import evaluate
 from .ops import adopt
 
-__all__ = ['SKIPPED', 'STOPPED', 'Engine', 'RemoteEngine', 'RemoteHead', 'engine_kind', 'make_engine', 'make_recipe',
+__all__ = ['SKIPPED', 'STOPPED', 'Done', 'Engine', 'RemoteEngine', 'RemoteHead', 'engine_kind', 'make_engine', 'make_recipe',
            'run_ops', 'run_recipe', 'split_head']
 
 
@@ -78,7 +78,7 @@ def run_recipe(batch: Any, recipe: tuple) -> Any:
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
 
 
-class _Done:
+class Done:
     """A finished head, run here and now: the little of Future that the runner uses, without its lock."""
 
     __slots__ = ('value', 'error')
@@ -95,12 +95,12 @@ class _Done:
         return False
 
 
-def _run_now(head: Callable, batch: Any) -> _Done:
+def _run_now(head: Callable, batch: Any) -> Done:
     """The head run here and now (an error is kept, to be raised at the batch's turn as a worker's would)."""
     try:
-        return _Done(head(batch))
+        return Done(head(batch))
     except Exception as exc:
-        return _Done(error=exc)
+        return Done(error=exc)
 
 
 def _worker_died(exc: BaseException) -> WorkerDiedError:
@@ -125,12 +125,20 @@ class Engine:
         self.executor, self.window, self.owned, self.closer = executor, window, owned, closer
         self.adaptive = adaptive          # NOTE [ Adaptive threads ]
         self.chose_inline: bool | None = None
+        self.broken = False               # a worker died: the pool lost work of other batches too
+
+    def _died(self, error: WorkerDiedError) -> WorkerDiedError:
+        """Mark the engine broken: its WorkerDiedError stops the run even under ignore_exceptions."""
+        self.broken = True
+        return error
 
     def submit(self, head: Callable, batch: Any) -> Future:
+        if isinstance(batch, Done):
+            return batch          # settled before shipping (see split_head): nothing for a worker to do
         try:
             return self.executor.submit(head, batch)
         except BrokenProcessPool as exc:
-            raise _worker_died(exc) from exc
+            raise self._died(_worker_died(exc)) from exc
 
     def ordered(self, head: Callable, jobs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Future]]:
         """(meta, future of the head's result) for every job, in job order (NOTE [ Window ])."""
@@ -197,10 +205,11 @@ class Engine:
         try:
             return future.result()
         except BrokenProcessPool as exc:
-            raise _worker_died(exc) from exc
+            raise self._died(_worker_died(exc)) from exc
         except Exception as exc:
             if type(exc).__name__ == 'KilledWorker':
-                raise WorkerDiedError(f"Expected the Dask workers to finish their batches. Received: {exc}") from exc
+                raise self._died(WorkerDiedError(
+                    f"Expected the Dask workers to finish their batches. Received: {exc}")) from exc
             raise
 
     def close(self) -> None:
@@ -282,12 +291,22 @@ def make_engine(prefetch: int, target: str, executor: Executor | None, engine: s
     return RemoteEngine(_spawn_pool(prefetch), window, owned=True)
 
 
-def split_head(ops: list, remote: bool) -> tuple[list, list]:
-    """The head (see NOTE [ Head and tail ]) and the tail of `ops`."""
-    for i, op in enumerate(ops):
+def split_head(ops: list, remote: bool) -> tuple[list, list, list]:
+    """(lead, head, tail) of `ops` (see NOTE [ Head and tail ]).
+
+    For workers in other processes, the lead is the leading run of ops that need no order but cannot be shipped
+    (`init_model`, `import_model`, `use_lock` actions): they run here, on each batch before it is sent, so a chain
+    that starts with `init_model` still ships its preprocessing. In-process workers run them in the head.
+    """
+    lead: list = []
+    if remote:
+        while len(lead) < len(ops) and not ops[len(lead)].ordered and ops[len(lead)].recipe is None:
+            lead.append(ops[len(lead)])
+    rest = ops[len(lead):]
+    for i, op in enumerate(rest):
         if op.ordered or (remote and op.recipe is None):
-            return ops[:i], ops[i:]
-    return list(ops), []
+            return lead, rest[:i], rest[i:]
+    return lead, list(rest), []
 
 
 def make_recipe(head: list, batch_class: type) -> tuple:

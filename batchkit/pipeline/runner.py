@@ -17,7 +17,7 @@ from .. import signals
 from ..batch.base import RunInfo
 from .builtins import BUILTINS
 from .ops import ActionOp, TimedOp
-from .prefetch import SKIPPED, STOPPED, RemoteHead, engine_kind, make_engine, make_recipe, run_ops, split_head
+from .prefetch import SKIPPED, STOPPED, Done, RemoteHead, engine_kind, make_engine, make_recipe, run_ops, split_head
 from .profile import ProfileInfo
 
 __all__ = ['RunOptions', 'iterate']
@@ -43,6 +43,7 @@ class RunOptions:
     seed: int | None = None
     reset: Any = None
     forever: bool = False
+    resets: tuple = ()            # `reset` checked and normalized by make()
 
     @classmethod
     def make(cls, batch_size: int, n_epochs: Any, n_iters: Any, shuffle: Any, drop_last: bool,
@@ -55,6 +56,20 @@ class RunOptions:
         opts = cls(batch_size, n_epochs, n_iters, shuffle, drop_last, **options)
         if isinstance(opts.prefetch, bool) or not isinstance(opts.prefetch, int) or opts.prefetch < 0:
             raise BatchkitValueError(f"Expected `prefetch` to be a non-negative int. Received: prefetch={opts.prefetch!r}")
+        seed = opts.seed
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise (BatchkitValueError if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+                   else BatchkitTypeError)(f"Expected `seed` to be a non-negative int or None. Received: seed={seed!r}")
+        for flag in ('ignore_exceptions', 'profile'):
+            if not isinstance(getattr(opts, flag), (bool, np.bool_)):
+                raise BatchkitTypeError(f"Expected `{flag}` to be a bool. Received: {flag}={getattr(opts, flag)!r}")
+        if not isinstance(opts.bar, (bool, np.bool_, dict)):
+            raise BatchkitTypeError(f"Expected `bar` to be a bool or a dict of tqdm options. Received: bar={opts.bar!r}")
+        resets = () if opts.reset is None else (opts.reset,) if isinstance(opts.reset, str) else tuple(opts.reset)
+        if not set(resets) <= {'models', 'variables'}:
+            raise BatchkitValueError(f"Expected reset to be 'models', 'variables' or a list of them. "
+                                     f"Received: reset={opts.reset!r}")
+        opts.resets = resets
         return opts
 
 
@@ -108,7 +123,7 @@ class _Run:
         self.ops = {section: self._timed(_compile(pipeline, section), section) for section in ('before', 'main', 'after')}
         # Split and check now, so that a wrong option or an argument that does not pickle fails before any batch.
         kind = engine_kind(opts.prefetch, opts.target, opts.executor, opts.engine)
-        self.head, self.tail = split_head(self.ops['main'], kind == 'remote')
+        self.lead, self.head, self.tail = split_head(self.ops['main'], kind == 'remote')
         self.recipe = make_recipe(self.head, pipeline.batch_class) if kind == 'remote' else None
 
     def _timed(self, ops: list, section: str) -> list:
@@ -133,15 +148,13 @@ class _Run:
 
     def batches(self) -> Iterator[Any]:
         pipeline, opts = self.pipeline, self.opts
-        if opts.reset is not None:
-            resets = {opts.reset} if isinstance(opts.reset, str) else set(opts.reset)
-            if not resets <= {'models', 'variables'}:
-                raise BatchkitValueError(f"Expected reset to be 'models', 'variables' or a list of them. "
-                                         f"Received: reset={opts.reset!r}")
-            if 'models' in resets:
-                pipeline.models.reset(pipeline)
+        if 'models' in opts.resets:
+            pipeline.models.reset(pipeline)
         pipeline.variables.start_run()
-        engine = make_engine(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)
+        # An empty head (the chain starts with an ordered step) leaves the workers nothing to do: shipping each
+        # batch there and back would only cost time, so such a run goes inline.
+        engine = (make_engine(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)
+                  if self.head else None)
         bar = self._make_bar()
         done, stopped, outcomes = 0, False, None
         try:
@@ -212,7 +225,8 @@ class _Run:
         else:
             def submit_head(batch: Any) -> Any:
                 return run_ops(head, batch, pipeline)
-        with contextlib.closing(engine.ordered(submit_head, self._jobs())) as futures:
+        jobs = self._led(self._jobs()) if self.lead else self._jobs()
+        with contextlib.closing(engine.ordered(submit_head, jobs)) as futures:
             for meta, future in futures:
                 try:
                     batch = engine.result(future)
@@ -222,11 +236,22 @@ class _Run:
                     if tail and batch is not SKIPPED and batch is not STOPPED:
                         batch = run_ops(tail, batch, pipeline)
                 except Exception as exc:
-                    if not self._failed(meta, exc):
-                        raise
+                    if engine.broken or not self._failed(meta, exc):
+                        raise             # a dead worker is no batch's error: never ignored
                     batch = SKIPPED
                 yield meta, batch
                 del batch
+
+    def _led(self, jobs: Iterator[tuple[tuple, Any]]) -> Iterator[tuple[tuple, Any]]:
+        """Jobs after the lead ops ran on them here; a batch they settle (skip, stop, error) is not shipped."""
+        lead, pipeline = self.lead, self.pipeline
+        for meta, batch in jobs:
+            try:
+                batch = run_ops(lead, batch, pipeline)
+            except Exception as exc:
+                yield meta, Done(error=exc)       # raised at this batch's turn, like a worker's error
+                continue
+            yield meta, (Done(batch) if batch is SKIPPED or batch is STOPPED else batch)
 
     def _returned(self, shipped: tuple, position: int) -> Any:
         """A batch back from another process, attached to this run again, with the generator its head used."""

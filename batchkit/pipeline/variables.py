@@ -1,7 +1,9 @@
 """Pipeline variables: declarations, values that persist or are made fresh each run, atomic updates."""
 from __future__ import annotations
 
+import functools
 import threading
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,17 @@ def apply_mode(current: Any, value: Any, mode: str, where: str) -> Any:
         f"init_variable(name, default=list), or use mode='w'.")
 
 
+_FACTORY_TYPES = (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType, functools.partial)
+
+
+def is_factory(default: Any) -> bool:
+    """True for a default that makes the value (a class, a function, a lambda, a partial): called at each run start.
+
+    Other callables (a Keras model, a torch module, any object with __call__) are values, stored as they are.
+    """
+    return isinstance(default, _FACTORY_TYPES)
+
+
 @dataclass(frozen=True)
 class VariableDecl:
     name: str
@@ -93,7 +106,7 @@ class VariableStore:
         if init_on_each_run is not None:
             default, fresh = init_on_each_run, True
         else:
-            fresh = callable(default)
+            fresh = is_factory(default)
         self._decls[name] = VariableDecl(name, default, fresh)
         if fresh:
             self._values.setdefault(name, None)   # made at each run start; readable as None before any run

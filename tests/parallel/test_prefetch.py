@@ -1,6 +1,7 @@
 """Prefetch: the same batches in the same order for every engine, bounded work ahead, early shipping errors."""
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -69,6 +70,22 @@ def test_a_variable_and_a_model_updated_500_times_end_at_500_under_prefetch_8():
     model = p.get_model_by_name('counter')
     assert model.calls == 500
     assert model.order == list(range(500))
+
+
+def test_a_chain_starting_with_init_model_still_ships_its_preprocessing_to_processes():
+    # init_model and import_model cannot travel: they run here on each batch before it is sent (split_head's lead).
+    source = wb.work_dataset(4).p.init_model('shared', CountingModel, 'static')
+    p = (wb.work_dataset(12).p
+         .init_variable('pids', default=list)
+         .init_model('counter', CountingModel, 'dynamic')
+         .import_model('shared', source)
+         .record_pid()
+         .update(V('pids', mode='a'), B('pid'))
+         .train_model('counter', B('indices')))
+    p.run(3, prefetch=2, target='processes')
+    pids = p.get_variable('pids')
+    assert len(pids) == 4 and os.getpid() not in pids
+    assert p.get_model_by_name('counter').order == [0, 3, 6, 9]
 
 
 @pytest.mark.parametrize('prefetch', [1, 3, 8])

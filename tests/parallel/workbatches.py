@@ -128,6 +128,12 @@ class WorkBatch(ArrayBatch):
         return self
 
     @action
+    def record_pid(self) -> 'WorkBatch':
+        """Records the process that ran this action."""
+        self.pid = os.getpid()
+        return self
+
+    @action
     def take(self, value: object) -> 'WorkBatch':
         self.taken = value
         return self

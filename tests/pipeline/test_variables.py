@@ -287,3 +287,23 @@ def test_config_is_copied_not_shared(ds):
     config['scale'] = 100.
     assert p.config == {'scale': 2.}
     assert np.isfinite(p.normalize(scale=C('scale')).next_batch(2).images).all()
+
+
+class _CallableModel:
+    """Stands for a Keras model or torch module: callable, yet a value to keep."""
+
+    def __call__(self, x):
+        return x
+
+
+def test_a_callable_object_default_is_stored_not_called():
+    import functools
+
+    from batchkit import Dataset
+
+    model = _CallableModel()
+    p = Dataset(4).p.init_variable('model', model).init_variable('fresh', functools.partial(list, [1]))
+    assert p.get_variable('model') is model          # readable before any run, the same object
+    p.run(2)
+    assert p.get_variable('model') is model          # not called at the run start
+    assert p.get_variable('fresh') == [1]            # a partial is a factory: called at the run start

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import multiprocessing
+import pickle
 import time
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -243,7 +244,27 @@ class RemoteHead:
         batch = run_recipe(batch, self.recipe)
         if batch is SKIPPED or batch is STOPPED:
             return batch
-        return batch, batch._random
+        # Pickled here, not by the executor, so that an attribute that cannot travel back is named.
+        try:
+            return pickle.dumps((batch, batch._random), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:
+            raise _unpicklable_batch(batch, exc) from exc
+
+
+def _unpicklable_batch(batch: Any, exc: Exception) -> BatchkitTypeError:
+    names = [name for name, value in batch.__getstate__().items() if not _pickles(value)]
+    return BatchkitTypeError(
+        f"Expected the batch to pickle, to send it back from the worker process. Received: attribute(s) {names} "
+        f"that cannot be pickled ({type(exc).__name__}: {exc}). Keep such objects out of the batch (use a pipeline "
+        "variable or a model) or run with target='threads'.")
+
+
+def _pickles(value: Any) -> bool:
+    try:
+        pickle.dumps(value)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: this one does not travel
+        return False
 
 
 def _spawn_pool(n: int) -> ProcessPoolExecutor:
@@ -251,7 +272,8 @@ def _spawn_pool(n: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context('spawn'))
 
 
-def engine_kind(prefetch: int, target: str, executor: Executor | None, engine: str | None) -> str | None:
+def engine_kind(prefetch: int, target: str, executor: Executor | None, engine: str | None,
+                address: str | None = None) -> str | None:
     """'local' (threads in this process), 'remote' (other processes) or None (no engine: run inline).
 
     Checks the options, so that a wrong one fails before any batch.
@@ -259,7 +281,16 @@ def engine_kind(prefetch: int, target: str, executor: Executor | None, engine: s
     if engine is not None:
         if engine != 'dask':
             raise BatchkitValueError(f"Expected engine='dask' or None. Received: engine={engine!r}")
+        if executor is not None:
+            raise BatchkitValueError("Expected either engine='dask' or executor=, not both. Received: both. "
+                                     "Pass executor=client.get_executor() alone, or engine='dask', address=... alone.")
         return 'remote'
+    if address is not None:
+        raise BatchkitValueError(f"Expected address= only with engine='dask'. Received: address={address!r} with "
+                                 "engine=None. Add engine='dask'.")
+    if executor is not None and target != 'threads':
+        raise BatchkitValueError(f"Expected target= or executor=, not both: the executor decides where heads run. "
+                                 f"Received: target={target!r} with executor={type(executor).__name__}.")
     if executor is not None:
         if not isinstance(executor, Executor):
             raise BatchkitTypeError(f"Expected `executor` to be a concurrent.futures.Executor. "
@@ -275,7 +306,7 @@ def engine_kind(prefetch: int, target: str, executor: Executor | None, engine: s
 def make_engine(prefetch: int, target: str, executor: Executor | None, engine: str | None,
                 address: str | None) -> Engine | None:
     """The engine for the run's options, or None to run every op inline (prefetch=0)."""
-    kind = engine_kind(prefetch, target, executor, engine)
+    kind = engine_kind(prefetch, target, executor, engine, address)
     window = max(prefetch, 1) + 1
     if engine is not None:
         from .dask_engine import open_dask_executor

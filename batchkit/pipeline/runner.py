@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import threading
 from dataclasses import dataclass, fields
 from typing import Any, Iterator
@@ -122,7 +123,7 @@ class _Run:
         self.profile_table: dict = {}
         self.ops = {section: self._timed(_compile(pipeline, section), section) for section in ('before', 'main', 'after')}
         # Split and check now, so that a wrong option or an argument that does not pickle fails before any batch.
-        kind = engine_kind(opts.prefetch, opts.target, opts.executor, opts.engine)
+        kind = engine_kind(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)
         self.lead, self.head, self.tail = split_head(self.ops['main'], kind == 'remote')
         self.recipe = make_recipe(self.head, pipeline.batch_class) if kind == 'remote' else None
 
@@ -253,9 +254,9 @@ class _Run:
                 continue
             yield meta, (Done(batch) if batch is SKIPPED or batch is STOPPED else batch)
 
-    def _returned(self, shipped: tuple, position: int) -> Any:
+    def _returned(self, shipped: bytes, position: int) -> Any:
         """A batch back from another process, attached to this run again, with the generator its head used."""
-        batch, rng = shipped
+        batch, rng = pickle.loads(shipped)
         batch._attach(self.pipeline, self.info, position, self.locks)
         batch._dataset = self.pipeline.dataset
         batch._random = rng

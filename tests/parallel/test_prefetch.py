@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -70,6 +71,12 @@ def test_a_variable_and_a_model_updated_500_times_end_at_500_under_prefetch_8():
     model = p.get_model_by_name('counter')
     assert model.calls == 500
     assert model.order == list(range(500))
+
+
+def test_a_batch_that_cannot_travel_back_from_a_worker_names_the_attribute():
+    p = wb.work_dataset(4).p.keep_lock()
+    with pytest.raises(BatchkitTypeError, match=r"attribute\(s\) \['lock'\] that cannot be pickled"):
+        run_with_timeout(lambda: p.run(2, prefetch=1, target='processes'), 60)
 
 
 def test_a_chain_starting_with_init_model_still_ships_its_preprocessing_to_processes():
@@ -140,6 +147,9 @@ def test_a_nested_unpicklable_argument_is_named_with_its_path():
     ({'prefetch': 2, 'target': 'gpu'}, r"target='gpu'"),
     ({'prefetch': 2, 'engine': 'ray'}, r"engine='ray'"),
     ({'executor': object()}, r'Executor'),
+    ({'prefetch': 2, 'address': 'tcp://127.0.0.1:8786'}, r"address= only with engine='dask'"),
+    ({'executor': ThreadPoolExecutor(1), 'target': 'processes'}, r"target= or executor=, not both"),
+    ({'executor': ThreadPoolExecutor(1), 'engine': 'dask'}, r"engine='dask' or executor=, not both"),
 ])
 def test_wrong_engine_options_fail_when_the_run_is_made(options, message):
     with pytest.raises((BatchkitValueError, BatchkitTypeError), match=message):

@@ -128,6 +128,12 @@ class WorkBatch(ArrayBatch):
         return self
 
     @action
+    def keep_lock(self) -> 'WorkBatch':
+        """Puts an object that cannot be pickled into the batch."""
+        self.lock = threading.Lock()
+        return self
+
+    @action
     def record_pid(self) -> 'WorkBatch':
         """Records the process that ran this action."""
         self.pid = os.getpid()

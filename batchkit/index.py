@@ -192,10 +192,6 @@ class DatasetIndex:
         """Positions of the items in the data of the root dataset (the one the arrays were given for)."""
         return np.arange(len(self._indices)) if self._root_pos is None else self._root_pos
 
-    def root_pos(self, positions: np.ndarray) -> np.ndarray:
-        """Root positions of the items at `positions` in this index."""
-        return positions if self._root_pos is None else self._root_pos[positions]
-
     def __len__(self) -> int:
         return len(self._indices)
 

@@ -17,7 +17,7 @@ class ModelEntry:
         self.model = model
         self.mode = mode
         self.lock = lock if lock is not None else threading.RLock()
-        self.origin = origin       # how it was declared (a ModelDeclaration), for rebuilding
+        self.origin = origin       # what declared it (a ModelSpec or ModelDeclaration)
 
     def __repr__(self) -> str:
         return f'ModelEntry({self.name!r}, {self.mode}, {type(self.model).__name__})'

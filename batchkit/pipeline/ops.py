@@ -15,11 +15,10 @@ __all__ = ['ActionOp', 'BuiltinOp', 'Op', 'Step', 'TimedOp', 'save_to']
 
 @dataclass(frozen=True, eq=False)
 class Step:
-    """One call recorded by a chain: `name(*args, **kwargs)`; `builtin` when a pipeline method recorded it."""
+    """One call recorded by a chain: `name(*args, **kwargs)`, resolved to an action or a built-in at run start."""
     name: str
     args: tuple
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    builtin: bool = False
 
 
 def _touches_shared_state(*objs: Any) -> bool:

@@ -176,7 +176,7 @@ class Pipeline:
         if kind == 'action':
             _check_action_call(self.batch_class.actions[name], self.batch_class, args, kwargs)
         new = self._copy()
-        new._steps[self._section] = self._steps[self._section] + (Step(name, args, kwargs, name in BUILTINS),)
+        new._steps[self._section] = self._steps[self._section] + (Step(name, args, kwargs),)
         if kind == 'builtin' and BUILTINS[name].on_chain is not None:
             BUILTINS[name].on_chain(new, *args, **kwargs)
         return new

@@ -3,9 +3,22 @@ from . import signals
 from .batch import ArrayBatch, Batch
 from .dataset import Dataset
 from .decorators import action, inbatch_parallel, model
-from .errors import (BatchkitAttributeError, BatchkitError, BatchkitKeyError, BatchkitRuntimeError,
-                     BatchkitTypeError, BatchkitValueError, ConfigError, LockTimeoutError, MissingFileError,
-                     ModelError, SkipBatch, StopPipeline, UnknownNameError, WorkerDiedError)
+from .errors import (
+                     BatchkitAttributeError,
+                     BatchkitError,
+                     BatchkitKeyError,
+                     BatchkitRuntimeError,
+                     BatchkitTypeError,
+                     BatchkitValueError,
+                     ConfigError,
+                     LockTimeoutError,
+                     MissingFileError,
+                     ModelError,
+                     SkipBatch,
+                     StopPipeline,
+                     UnknownNameError,
+                     WorkerDiedError,
+)
 from .index import DatasetIndex, FilesIndex
 from .pipeline import B, C, D, F, I, M, Pipeline, R, V, W
 

@@ -1,7 +1,8 @@
 """Dataset: an index, a batch class and preloaded data; splits and batch generation."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import copy
 import glob
 import os
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -1,7 +1,8 @@
 """ArrayBatch: a batch whose components are numpy arrays, with load and dump actions."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

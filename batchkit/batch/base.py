@@ -4,16 +4,21 @@ from __future__ import annotations
 import functools
 import inspect
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 
 from .._naming import suggest
 from ..decorators import ActionSpec, ModelSpec, spec_of
-from ..errors import BatchkitAttributeError, BatchkitValueError, ModelError, UnknownNameError
+from ..errors import (
+    BatchkitAttributeError,
+    BatchkitValueError,
+    ModelError,
+    UnknownNameError,
+)
 from ..index import DatasetIndex
 from ..locks import LockRegistry
 from ..models.store import ModelEntry, ModelStore

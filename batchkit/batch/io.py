@@ -9,12 +9,18 @@ import os
 import tempfile
 import threading
 import zipfile
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._naming import suggest
-from ..errors import BatchkitKeyError, BatchkitTypeError, BatchkitValueError, MissingFileError
+from ..errors import (
+    BatchkitKeyError,
+    BatchkitTypeError,
+    BatchkitValueError,
+    MissingFileError,
+)
 
 if TYPE_CHECKING:
     from .array import ArrayBatch

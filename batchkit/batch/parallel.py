@@ -5,13 +5,14 @@ import atexit
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from ..errors import BatchkitTypeError, WorkerDiedError
 from .._shipping import check_call_picklable, check_picklable
+from ..errors import BatchkitTypeError, WorkerDiedError
 
 __all__ = ['ParallelSpec', 'make_parallel_driver', 'mark_worker_process', 'shared_process_pool']
 

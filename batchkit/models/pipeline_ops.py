@@ -11,7 +11,8 @@ and get batches in the same order as without prefetch.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._naming import suggest
 from ..errors import BatchkitTypeError, UnknownNameError

@@ -6,9 +6,15 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .._naming import suggest
-from ..errors import BatchkitError, BatchkitTypeError, BatchkitValueError, ModelError, UnknownNameError
 from .. import signals
+from .._naming import suggest
+from ..errors import (
+    BatchkitError,
+    BatchkitTypeError,
+    BatchkitValueError,
+    ModelError,
+    UnknownNameError,
+)
 from .store import ModelEntry, ModelStore
 
 __all__ = ['ModelDeclaration', 'PipelineModels', 'model_method', 'parse_model_args']

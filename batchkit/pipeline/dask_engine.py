@@ -1,8 +1,8 @@
 """Dask: run the parallel head of each batch on a Dask cluster through its concurrent.futures executor."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Callable
 
 from .._optional import import_optional
 

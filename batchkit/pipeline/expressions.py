@@ -9,13 +9,19 @@ uses them runs in order on the consuming side (see NOTE [ Head and tail ] in pre
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from .._naming import suggest
-from ..errors import (BatchkitAttributeError, BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError,
-                      ConfigError)
+from ..errors import (
+    BatchkitAttributeError,
+    BatchkitRuntimeError,
+    BatchkitTypeError,
+    BatchkitValueError,
+    ConfigError,
+)
 
 __all__ = ['B', 'C', 'D', 'F', 'I', 'M', 'NamedExpression', 'R', 'V', 'W', 'evaluate', 'fold', 'has_expressions',
            'iter_expressions']

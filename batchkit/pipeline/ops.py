@@ -1,10 +1,11 @@
 """Steps (what a chain records) and ops (what a run executes per batch, compiled once per run)."""
 from __future__ import annotations
 
-import time
 import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..decorators import ActionSpec, invoke_action
 from ..errors import ActionError

@@ -4,7 +4,8 @@ from __future__ import annotations
 import collections
 import functools
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .._naming import suggest
 from ..errors import BatchkitTypeError, BatchkitValueError, UnknownNameError
@@ -108,9 +109,8 @@ class Pipeline:
     """
 
     def __init__(self, dataset: 'Dataset | None' = None, config: dict | None = None) -> None:
-        from ..models.registry import PipelineModels
-
         from ..dataset import Dataset
+        from ..models.registry import PipelineModels
 
         if config is not None and not isinstance(config, dict):
             raise BatchkitTypeError(f"Expected `config` to be a dict. Received: {type(config).__name__}")

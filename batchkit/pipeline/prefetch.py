@@ -16,18 +16,25 @@ triples with run constants (C, D) folded in. It looks each action up in the batc
 from __future__ import annotations
 
 import itertools
-import os
 import multiprocessing
+import os
 import pickle
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .._shipping import check_call_picklable
 from ..decorators import invoke_action
-from ..errors import BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline, WorkerDiedError
+from ..errors import (
+    BatchkitTypeError,
+    BatchkitValueError,
+    SkipBatch,
+    StopPipeline,
+    WorkerDiedError,
+)
 from .expressions import evaluate
 from .ops import adopt
 

@@ -5,20 +5,31 @@ import contextlib
 import logging
 import pickle
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
+from .. import signals
 from .._naming import suggest
+from ..batch.base import RunInfo
 from ..errors import BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline
 from ..index import DEFAULT, BatchPlan, DatasetIndex
 from ..locks import LockRegistry
-from .. import signals
-from ..batch.base import RunInfo
 from .builtins import BUILTINS
 from .ops import ActionOp, TimedOp
-from .prefetch import SKIPPED, STOPPED, Done, RemoteHead, engine_kind, make_engine, make_recipe, run_ops, split_head
+from .prefetch import (
+    SKIPPED,
+    STOPPED,
+    Done,
+    RemoteHead,
+    engine_kind,
+    make_engine,
+    make_recipe,
+    run_ops,
+    split_head,
+)
 from .profile import ProfileInfo
 
 __all__ = ['RunOptions', 'iterate']

@@ -1,4 +1,4 @@
-"""Acceptance audit of issue 3 (API.md section 3): user mistakes fail early and clearly; seed 000 runs as written."""
+"""Acceptance tests of issue 3 (API.md section 3): user mistakes fail early and clearly; seed 000 runs as written."""
 from __future__ import annotations
 
 import threading

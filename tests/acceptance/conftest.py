@@ -1,4 +1,4 @@
-"""Fixtures of the audit tests: the helper directories of tests/parallel and tests/models, and this one, on the path
+"""Fixtures of the acceptance tests: the helper directories of tests/parallel and tests/models, and this one, on the path
 of this process and of every worker process started later (spawned pools import batch classes by module path)."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ _ROOT_CONFTEST = os.path.join(TESTS, 'conftest.py')
 
 
 @pytest.fixture
-def audit_baseline() -> Baseline:
+def acceptance_baseline() -> Baseline:
     """Threads and child processes before the test (named apart from tests/parallel's `baseline`)."""
     workbatches.reset_counters()
     return Baseline()

@@ -1,4 +1,4 @@
-"""Acceptance audit of issue 2 (API.md sections 1-2): rules and user mistakes the other suites left unproved."""
+"""Acceptance tests of issue 2 (API.md sections 1-2): rules and user mistakes the other suites left unproved."""
 from __future__ import annotations
 
 import os

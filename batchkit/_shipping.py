@@ -8,17 +8,29 @@ from typing import Any
 
 from .errors import BatchkitTypeError
 
-__all__ = ['check_call_picklable', 'check_picklable']
+__all__ = ['check_call_picklable', 'check_picklable', 'pickles']
 
 _HINT = "Use a module-level function instead of a lambda or closure, or run with target='threads'."
 
 
-def _first_unpicklable(obj: Any, path: str) -> tuple[str, BaseException] | None:
+def _pickling_error(obj: Any) -> Exception | None:
     try:
         pickle.dumps(obj)
         return None
     except Exception as exc:  # noqa: BLE001 - any pickling failure is what we look for
-        failure = (path, exc)
+        return exc
+
+
+def pickles(obj: Any) -> bool:
+    """True when `obj` can be sent to another process."""
+    return _pickling_error(obj) is None
+
+
+def _first_unpicklable(obj: Any, path: str) -> tuple[str, BaseException] | None:
+    exc = _pickling_error(obj)
+    if exc is None:
+        return None
+    failure = (path, exc)
     if isinstance(obj, dict):
         children = ((f'{path}[{k!r}]', v) for k, v in obj.items())
     elif isinstance(obj, (list, tuple)):

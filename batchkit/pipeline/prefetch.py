@@ -26,7 +26,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .._shipping import check_call_picklable
+from .._shipping import check_call_picklable, pickles
 from ..decorators import invoke_action
 from ..errors import (
     BatchkitTypeError,
@@ -259,19 +259,11 @@ class RemoteHead:
 
 
 def _unpicklable_batch(batch: Any, exc: Exception) -> BatchkitTypeError:
-    names = [name for name, value in batch.__getstate__().items() if not _pickles(value)]
+    names = [name for name, value in batch.__getstate__().items() if not pickles(value)]
     return BatchkitTypeError(
         f"Expected the batch to pickle, to send it back from the worker process. Received: attribute(s) {names} "
         f"that cannot be pickled ({type(exc).__name__}: {exc}). Keep such objects out of the batch (use a pipeline "
         "variable or a model) or run with target='threads'.")
-
-
-def _pickles(value: Any) -> bool:
-    try:
-        pickle.dumps(value)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means: this one does not travel
-        return False
 
 
 def _spawn_pool(n: int) -> ProcessPoolExecutor:

@@ -16,9 +16,9 @@ from typing import Any
 
 from .._naming import suggest
 from ..errors import BatchkitTypeError, UnknownNameError
-from ..pipeline.builtins import register_builtin
+from ..pipeline.builtins import check_save, register_builtin, store_result
 from ..pipeline.expressions import evaluate, fold
-from ..pipeline.ops import BuiltinOp, Op, save_to
+from ..pipeline.ops import BuiltinOp, Op
 from .registry import ModelDeclaration, model_method, parse_model_args
 
 __all__: list[str] = []
@@ -75,14 +75,20 @@ def _compile_import_model(pipeline: Any, name: str, source: Any) -> Op:
     return BuiltinOp(f'import_model({name})', import_model, ordered=False)
 
 
+def _check_model_call(pipeline: Any, name: str, *args: Any, make_data: Callable | None = None, save_to: Any = None,
+                      mode: str = 'w', use_lock: bool = True, append_to: Any = None, **kwargs: Any) -> None:
+    """Fail when chained, not mid-run, on options that cannot work."""
+    if make_data is not None and not callable(make_data):
+        raise BatchkitTypeError(f"Expected make_data to be a callable (batch, model) -> dict. Received: {make_data!r:.60}")
+    check_save(save_to, mode)
+    check_save(append_to, 'a')
+
+
 def _model_call(step: str, methods: tuple[str, ...]) -> Callable[..., Op]:
     def compile_step(pipeline: Any, name: str, *args: Any, make_data: Callable | None = None, save_to: Any = None,
                      mode: str = 'w', use_lock: bool = True, append_to: Any = None, **kwargs: Any) -> Op:
-        if make_data is not None and not callable(make_data):
-            raise BatchkitTypeError(f"Expected make_data to be a callable (batch, model) -> dict. Received: {make_data!r:.60}")
         args, kwargs = fold(args, pipeline), fold(kwargs, pipeline)
         target, target_mode = (append_to, 'a') if append_to is not None else (save_to, mode)
-        store = _store
 
         def call(batch: Any, pipe: Any) -> None:
             entry = pipe.models.get(pipe, name, batch)
@@ -96,15 +102,14 @@ def _model_call(step: str, methods: tuple[str, ...]) -> Callable[..., Op]:
             else:
                 output = method(*call_args, **call_kwargs)
             if target is not None:
-                store(target, output, batch, pipe, target_mode)
+                store_result(target, output, batch, pipe, target_mode)
         return BuiltinOp(f'{step}({name})', call)
     return compile_step
 
 
-_store = save_to
-register_builtin('train_model')(_model_call('train_model', ('train', 'train_on_batch')))
-register_builtin('predict_model')(_model_call('predict_model', ('predict', 'predict_on_batch')))
-register_builtin('test_model')(_model_call('test_model', ('test', 'test_on_batch')))
+register_builtin('train_model', on_chain=_check_model_call)(_model_call('train_model', ('train', 'train_on_batch')))
+register_builtin('predict_model', on_chain=_check_model_call)(_model_call('predict_model', ('predict', 'predict_on_batch')))
+register_builtin('test_model', on_chain=_check_model_call)(_model_call('test_model', ('test', 'test_on_batch')))
 
 
 @register_builtin('save_model')

@@ -9,8 +9,9 @@ from typing import Any
 from ..errors import BatchkitTypeError
 from .expressions import evaluate, fold
 from .ops import BuiltinOp, Op, save_to
+from .ops import save_to as store_result   # for steps whose `save_to` argument shadows the function
 
-__all__ = ['BUILTINS', 'Builtin', 'register_builtin']
+__all__ = ['BUILTINS', 'Builtin', 'check_save', 'register_builtin', 'store_result']
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,16 @@ def _check_target(target: Any) -> None:
                                     f"Received: {item!r:.60}")
 
 
-def _check_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> None:
+def check_save(target: Any, mode: str) -> None:
+    """Fail when chained on a save target or an update mode that would only fail mid-run."""
     from .variables import normalize_mode
     normalize_mode(mode)
-    _check_target(target)
+    if target is not None:
+        _check_target(target)
+
+
+def _check_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> None:
+    check_save(target, mode)
 
 
 @register_builtin('update', on_chain=_check_update)
@@ -81,12 +88,9 @@ def _compile_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> 
 
 
 def _check_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w', **kwargs: Any) -> None:
-    from .variables import normalize_mode
     if not callable(fn):
         raise BatchkitTypeError(f"Expected call(fn, ...) to get a callable. Received: {type(fn).__name__} {fn!r:.60}")
-    normalize_mode(mode)
-    if save_to is not None:
-        _check_target(save_to)
+    check_save(save_to, mode)
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):       # a builtin or a callable Python cannot introspect: nothing to check
@@ -103,16 +107,14 @@ def _check_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mo
 @register_builtin('call', on_chain=_check_call)
 def _compile_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w',
                   **kwargs: Any) -> Op:
-    if not callable(fn):
-        raise BatchkitTypeError(f"Expected call(fn, ...) to get a callable. Received: {fn!r:.60}")
+    # fn and the targets were checked when chained (_check_call)
     args, kwargs, target = fold(args, pipeline), fold(kwargs, pipeline), save_to
     from ..batch.base import Batch
-    store = globals()['save_to']
 
     def call(batch: Any, pipe: Any) -> Any:
         result = fn(batch, *evaluate(args, batch, pipe), **evaluate(kwargs, batch, pipe))
         if target is not None:
-            store(target, result, batch, pipe, mode)
+            store_result(target, result, batch, pipe, mode)
             return batch
         return result if isinstance(result, Batch) else batch
     return BuiltinOp(f'call({getattr(fn, "__name__", "fn")})', call)

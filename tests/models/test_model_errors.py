@@ -236,3 +236,16 @@ def test_base_model_placeholder_messages():
     with pytest.raises(TypeError, match=r"Expected RecordingModel to implement `predict`"):
         nm.RecordingModel().predict(np.zeros(3))
     assert isinstance(nm.RecordingModel(), BaseModel)
+
+
+@pytest.mark.parametrize('step', ['train_model', 'predict_model', 'test_model'])
+@pytest.mark.parametrize('options, pattern', [
+    ({'save_to': 5}, r"save_to to be B\('name'\), V\('name'\).*Received: 5"),
+    ({'append_to': B()}, r"save_to to be B\('name'\).*Received: B\(\)"),
+    ({'save_to': V('loss'), 'mode': 'zz'}, r"update mode.*Received: mode='zz'"),
+    ({'make_data': 'images'}, r"make_data to be a callable"),
+])
+def test_model_step_options_fail_when_chained(reg_ds, step, options, pattern):
+    p = reg_ds.p.init_model('m', nm.LinearRegression, 'static')
+    with pytest.raises(BatchkitError, match=pattern):
+        getattr(p, step)('m', B('images'), **options)          # no run: the chain itself refuses

@@ -1,5 +1,5 @@
 """Pipelines: immutable chains of actions, named expressions, variables and the run loop."""
-from ..models import pipeline_ops as _model_steps  # noqa: F401 - registers the model steps
+from . import model_steps as _model_steps  # noqa: F401 - registers the model steps
 from .expressions import B, C, D, F, I, M, R, V, W
 from .pipeline import Pipeline
 

@@ -110,7 +110,7 @@ class Pipeline:
 
     def __init__(self, dataset: 'Dataset | None' = None, config: dict | None = None) -> None:
         from ..dataset import Dataset
-        from ..models.registry import PipelineModels
+        from .model_registry import PipelineModels
 
         if config is not None and not isinstance(config, dict):
             raise BatchkitTypeError(f"Expected `config` to be a dict. Received: {type(config).__name__}")

@@ -16,10 +16,10 @@ from typing import Any
 
 from .._naming import suggest
 from ..errors import BatchkitTypeError, UnknownNameError
-from ..pipeline.builtins import check_save, register_builtin, store_result
-from ..pipeline.expressions import evaluate, fold
-from ..pipeline.ops import BuiltinOp, Op
-from .registry import ModelDeclaration, model_method, parse_model_args
+from .builtins import check_save, register_builtin, store_result
+from .expressions import evaluate, fold
+from .model_registry import ModelDeclaration, model_method, parse_model_args
+from .ops import BuiltinOp, Op
 
 __all__: list[str] = []
 
@@ -56,7 +56,7 @@ def _compile_init_model(pipeline: Any, *args: Any, **kwargs: Any) -> Op | None:
 
 
 def _declare_import(pipeline: Any, name: str, source: Any) -> None:
-    from ..pipeline.pipeline import Pipeline
+    from .pipeline import Pipeline
     if not isinstance(source, Pipeline):
         raise BatchkitTypeError(f"Expected import_model(name, pipeline) to get a Pipeline. Received: "
                                 f"{type(source).__name__}")

@@ -15,7 +15,7 @@ from ..errors import (
     ModelError,
     UnknownNameError,
 )
-from .store import ModelEntry, ModelStore
+from ..models.store import ModelEntry, ModelStore
 
 __all__ = ['ModelDeclaration', 'PipelineModels', 'model_method', 'parse_model_args']
 
@@ -99,7 +99,7 @@ class PipelineModels:
             self.store.put(self._create(pipeline, decl, None))
 
     def _create(self, pipeline: Any, decl: ModelDeclaration, batch: Any) -> ModelEntry:
-        from ..pipeline.expressions import evaluate
+        from .expressions import evaluate
         try:
             config = evaluate(decl.config, batch, pipeline)
         except Exception as exc:
@@ -193,13 +193,13 @@ class PipelineModels:
 
 
 def _needs_batch(config: Any) -> bool:
-    from ..pipeline.expressions import B, F, I, R, iter_expressions
+    from .expressions import B, F, I, R, iter_expressions
     return any(isinstance(e, (B, F, R, I)) for e in iter_expressions(config))
 
 
 def model_method(entry: ModelEntry, *names: str) -> Any:
     """The first of `names` the model implements (BaseModel's placeholders do not count)."""
-    from .base import BaseModel
+    from ..models.base import BaseModel
     for name in names:
         fn = getattr(entry.model, name, None)
         if callable(fn) and not (isinstance(entry.model, BaseModel)

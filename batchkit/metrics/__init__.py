@@ -1,8 +1,12 @@
 """Metrics that accumulate across batches: classification, segmentation, regression (BatchFlow-compatible)."""
 from __future__ import annotations
 
+from ._inputs import MetricsInputError
 from .base import AGGREGATIONS, Metrics, UnknownMetricError, infmean, infsum
+from .classification import METRICS_ALIASES, ClassificationMetrics
+from .segmentation import SegmentationMetricsByPixels
 
 __all__ = [
-    'AGGREGATIONS', 'Metrics', 'UnknownMetricError', 'infmean', 'infsum',
+    'AGGREGATIONS', 'METRICS_ALIASES', 'ClassificationMetrics', 'Metrics', 'MetricsInputError',
+    'SegmentationMetricsByPixels', 'UnknownMetricError', 'infmean', 'infsum',
 ]

@@ -120,10 +120,14 @@ class Metrics:
             UnknownMetricError: an unknown metric name or aggregation (with a "did you mean").
         """
         names = [metrics] if isinstance(metrics, str) else list(metrics)
-        methods = {name: getattr(self, self.resolve(name)) for name in names}   # all names checked up front
+        methods = {name: self._metric_method(self.resolve(name)) for name in names}   # all checked up front
         self._agg_function(agg)
         result = {name: self._aggregate(method(*args, **kwargs), agg) for name, method in methods.items()}
         return result[metrics] if isinstance(metrics, str) else result
+
+    def _metric_method(self, canonical: str) -> Callable[..., Any]:
+        """The callable computing the metric `canonical` (a subclass maps names that are properties)."""
+        return getattr(self, canonical)
 
     @staticmethod
     def _agg_function(agg: str | None) -> Callable[..., Any] | None:

@@ -62,10 +62,12 @@ class Dataset:
     # --- structure -----------------------------------------------------------------------------------------
     @property
     def indices(self) -> np.ndarray:
+        """The ids of the dataset's items, a numpy array."""
         return self.index.indices
 
     @property
     def size(self) -> int:
+        """The number of items (also `len(dataset)`)."""
         return len(self.index)
 
     def __len__(self) -> int:
@@ -152,6 +154,7 @@ class Dataset:
         return self.pipeline()
 
     def pipeline(self, config: dict | None = None) -> 'Pipeline':
+        """A new empty pipeline over this dataset, with `config` (`dataset.p` is `dataset.pipeline()`)."""
         from .pipeline.pipeline import Pipeline
 
         return Pipeline(dataset=self, config=config)

@@ -186,6 +186,7 @@ class DatasetIndex:
 
     @property
     def indices(self) -> np.ndarray:
+        """The ids of the items, a numpy array."""
         return self._indices
 
     @property
@@ -214,9 +215,11 @@ class DatasetIndex:
         return np.asarray(pos[0] if single else pos)
 
     def create_subset(self, positions: Any) -> 'DatasetIndex':
+        """A subset of this index: the items at `positions` (positions in this index, not ids)."""
         return self._subset_of(self, np.asarray(positions, dtype=np.intp))
 
     def subset_by_ids(self, ids: Iterable) -> 'DatasetIndex':
+        """A subset of this index: the items with the given ids."""
         return self.create_subset(self.get_pos(list(ids)))
 
     def split_positions(self, shares: Any = 0.8, shuffle: Any = False) -> list[np.ndarray]:
@@ -285,6 +288,7 @@ class FilesIndex(DatasetIndex):
         return state
 
     def get_fullpath(self, id_: Any) -> str:
+        """The path of the file of item `id_`."""
         try:
             return self._paths[str(id_)]
         except KeyError:

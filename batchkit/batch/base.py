@@ -153,14 +153,17 @@ class Batch(metaclass=BatchMeta):
     # --- index ---------------------------------------------------------------------------------------------
     @property
     def index(self) -> DatasetIndex:
+        """The batch's index: the ids of its items and their positions in the dataset."""
         return self._index
 
     @property
     def indices(self) -> np.ndarray:
+        """The ids of the batch's items, a numpy array."""
         return self._index.indices
 
     @property
     def size(self) -> int:
+        """The number of items in the batch (also `len(batch)`)."""
         return len(self._index)
 
     def __len__(self) -> int:
@@ -246,6 +249,7 @@ class Batch(metaclass=BatchMeta):
 
     @property
     def locks(self) -> LockRegistry:
+        """The locks of the run the batch belongs to (`use_lock` actions take theirs here)."""
         return _STANDALONE_LOCKS if self._locks is None else self._locks
 
     def _attach(self, pipeline: Any, run_info: RunInfo, position: int, locks: LockRegistry) -> 'Batch':

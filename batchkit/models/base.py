@@ -39,6 +39,7 @@ class BaseModel:
         return self.config.get(key, default)
 
     def build(self, *args: Any, **kwargs: Any) -> Any:
+        """Build the model from `self.config` (called by `__init__` unless `config['build']` is False)."""
         return self._build(*args, **kwargs)
 
     def _build(self, *args: Any, **kwargs: Any) -> None:
@@ -48,16 +49,21 @@ class BaseModel:
         return BatchkitTypeError(f"Expected {type(self).__name__} to implement `{what}`. Received: a model without it.")
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
+        """Train on one batch of data; return what the caller keeps (e.g. the loss). Subclasses implement it."""
         raise self._missing('train')
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """Return predictions for one batch of data; subclasses implement it."""
         raise self._missing('predict')
 
     def test(self, *args: Any, **kwargs: Any) -> Any:
+        """Evaluate on one batch of data (e.g. return the loss); subclasses implement it."""
         raise self._missing('test')
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save the model (e.g. to `path=`); subclasses implement it."""
         raise self._missing('save')
 
     def load(self, *args: Any, **kwargs: Any) -> None:
+        """Load the model saved by `save`; subclasses implement it."""
         raise self._missing('load')

@@ -36,9 +36,11 @@ class NamedExpression:
         raise NotImplementedError
 
     def children(self) -> tuple:
+        """The sub-expressions and containers this expression evaluates (for walking expression trees)."""
         return ()
 
     def fold(self, pipeline: Any) -> Any:
+        """This expression with its run constants (C, D) replaced by their values; evaluated once per run."""
         return self
 
     # Comparison builds expressions, so identity is the hash.
@@ -159,12 +161,14 @@ class B(NamedExpression, metaclass=_NameSugar):
         self.name, self.mode = name, mode
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """The component or attribute `name` of `batch` (the batch itself for `B()`)."""
         if batch is None:
             raise BatchkitRuntimeError(f"Expected a batch to evaluate B({self.name!r}). Received: none, as in a "
                                        "static model config. Use mode='dynamic' to build from a batch.")
         return batch if self.name is None else getattr(batch, self.name)
 
     def set(self, value: Any, batch: Any, pipeline: Any, mode: str) -> None:
+        """Store `value` into the component `name` of `batch` in update `mode`."""
         from .variables import apply_mode
         if self.name is None:
             raise BatchkitValueError("Expected B('name') as a target to save into. Received: B(), the batch itself.")
@@ -187,9 +191,11 @@ class V(NamedExpression):
         self.name, self.mode = name, mode
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """The value of the pipeline's variable `name`."""
         return pipeline.get_variable(self.name)
 
     def set(self, value: Any, batch: Any, pipeline: Any, mode: str) -> None:
+        """Store `value` into the pipeline's variable `name` in update `mode`."""
         pipeline.variables.update(self.name, value, mode)
 
     def __repr__(self) -> str:
@@ -209,6 +215,7 @@ class C(NamedExpression):
         self.name, self.default = _check_name('C', name, "a config key such as 'scale' or 'model/lr'"), default
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """The config option `name` of `pipeline` (nested keys as 'a/b'), or the default."""
         config = pipeline.config
         value: Any = config
         for part in self.name.split('/'):
@@ -223,6 +230,7 @@ class C(NamedExpression):
         return value
 
     def fold(self, pipeline: Any) -> Any:
+        """The config value itself: config does not change during a run."""
         return _Literal(self.get(None, pipeline))
 
     def __repr__(self) -> str:
@@ -238,6 +246,7 @@ class F(NamedExpression):
         self.fn = fn
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """The result of `fn(batch)`."""
         return self.fn(batch)
 
     def __call__(self, *args: Any, **kwargs: Any) -> NamedExpression:
@@ -257,13 +266,16 @@ class R(NamedExpression):
         self.name, self.args, self.kwargs = name, args, kwargs
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """A draw from the batch's generator, with the arguments evaluated for the batch."""
         return getattr(batch.random, self.name)(*evaluate(self.args, batch, pipeline),
                                                 **evaluate(self.kwargs, batch, pipeline))
 
     def children(self) -> tuple:
+        """The arguments of the draw."""
         return (self.args, self.kwargs)
 
     def fold(self, pipeline: Any) -> 'R':
+        """This draw with the run constants in its arguments folded in."""
         r = R.__new__(R)
         r.name, r.args, r.kwargs = self.name, fold(self.args, pipeline), fold(self.kwargs, pipeline)
         return r
@@ -278,6 +290,7 @@ class I(NamedExpression):  # noqa: E742 - the API's name
         self.name = name
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """The batch's iteration number in the run, the number of batches, or their ratio."""
         info = getattr(batch, '_run_info', None)
         if info is None:
             raise BatchkitRuntimeError(f"Expected I({self.name!r}) to be evaluated in a pipeline run. Received: "
@@ -297,6 +310,7 @@ class M(NamedExpression):
         self.name = _check_name('M', name, 'a model name')
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """The model `name` of the pipeline."""
         return pipeline.get_model_by_name(self.name, batch=batch)
 
 
@@ -307,6 +321,7 @@ class D(NamedExpression):
         self.name = _check_name('D', name, "a dataset attribute such as 'size' or 'index.indices'")
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """The attribute `name` (dotted names follow attributes) of the pipeline's dataset."""
         value = pipeline.dataset
         if value is None:
             raise BatchkitRuntimeError(f"Expected a pipeline linked to a dataset to evaluate D({self.name!r}). "
@@ -323,6 +338,7 @@ class D(NamedExpression):
         return value
 
     def fold(self, pipeline: Any) -> Any:
+        """The dataset attribute itself: the dataset does not change during a run."""
         return _Literal(self.get(None, pipeline))
 
 
@@ -333,6 +349,7 @@ class W(NamedExpression):
         self.expr = expr
 
     def get(self, batch: Any, pipeline: Any) -> Any:
+        """The wrapped expression itself, unevaluated."""
         return self.expr
 
 

@@ -143,10 +143,12 @@ class Pipeline:
 
     @property
     def dataset(self) -> 'Dataset | None':
+        """The dataset the pipeline runs over (None for a template)."""
         return self._dataset
 
     @property
     def batch_class(self) -> type | None:
+        """The dataset's batch class (None for a template)."""
         return None if self._dataset is None else self._dataset.batch_class
 
     def _resolve(self, name: str, batch_class: type | None) -> str:
@@ -189,10 +191,12 @@ class Pipeline:
 
     @property
     def before(self) -> _Section:
+        """Chain a step onto the part run once before the first batch: `p.before.init_variable(...)`."""
         return _Section(self, 'before')
 
     @property
     def after(self) -> _Section:
+        """Chain a step onto the part run once after the last batch: `p.after.save_model(...)`."""
         return _Section(self, 'after')
 
     def __lshift__(self, other: Any) -> 'Pipeline':
@@ -230,6 +234,7 @@ class Pipeline:
 
     @property
     def steps(self) -> dict[str, tuple[Step, ...]]:
+        """The chained steps by part: {'before': (...), 'main': (...), 'after': (...)}."""
         return dict(self._steps)
 
     # --- variables ---------------------------------------------------------------------------------------------
@@ -246,6 +251,7 @@ class Pipeline:
         ...
 
     def get_variable(self, name: str, *default: Any) -> Any:
+        """The value of variable `name` (also `p.v(name)`); `default` if given and the variable is unknown."""
         return self.variables.get(name, *default)
 
     def set_variable(self, name: str, value: Any) -> None:
@@ -309,6 +315,7 @@ class Pipeline:
         self.models.load_now(self, *args, **kwargs)
 
     def get_model_by_name(self, name: str, batch: 'Batch | None' = None) -> Any:
+        """The model `name` of this pipeline (also `p.m(name)`); a dynamic one is built from `batch`."""
         return self.models.get(self, name, batch).model
 
     m = get_model_by_name
@@ -339,9 +346,34 @@ class Pipeline:
             raise
 
     def run(self, *args: Any, lazy: bool = False, **kwargs: Any) -> 'Pipeline':
-        """Run through all batches: `run(batch_size, n_epochs=1, shuffle=False, drop_last=False, n_iters=None,
-        prefetch=0, target='threads', executor=None, bar=False, profile=False, ignore_exceptions=False,
-        seed=None, reset=None)`. `lazy=True` stores the arguments for a later `run()`. Returns the pipeline."""
+        """Run the pipeline through all batches of its dataset; returns the pipeline.
+
+        `run()` without arguments runs with the arguments stored by `run(..., lazy=True)`.
+
+        Keyword Args:
+            batch_size (int): items per batch (also the first positional argument).
+            n_epochs (int): passes over the dataset (default 1 when `n_iters` is not given).
+            n_iters (int | None): the exact number of batches, cycling through epochs; not with `n_epochs`.
+            shuffle (bool | int | numpy.random.Generator): False, True, an int seed or a Generator.
+            drop_last (bool): drop the last short batch of each epoch.
+            prefetch (int): process up to this many batches ahead in workers (0: all in the calling thread).
+            target (str): 'threads' (the default) or 'processes', the workers of `prefetch`.
+            executor (concurrent.futures.Executor | None): an executor to run the workers on (e.g. a Dask
+                client's `get_executor()`).
+            engine (str | None): 'dask' to run the workers on a Dask cluster opened for this run.
+            address (str | None): the Dask scheduler's address for `engine='dask'` (None starts a LocalCluster).
+            bar (bool | dict): True for a tqdm progress bar, or a dict of tqdm options (`desc` and `postfix` may
+                be named expressions).
+            profile (bool): time every step; the table goes to `pipeline.profile_info`.
+            ignore_exceptions (bool): drop a batch whose steps raise (logged on the `batchkit` logger) instead
+                of stopping.
+            seed (int | None): the seed of the batches' random generators (default: the `shuffle` seed, else
+                fresh entropy).
+            reset (str | list | None): 'models' (or a list holding it) to rebuild the pipeline's models first.
+            lazy (bool): only store the arguments, for a later `run()`.
+
+        >>> p.run(batch_size=32, n_epochs=2, shuffle=42, prefetch=2)      # doctest: +SKIP
+        """
         if lazy:
             self._lazy = {'args': args, 'kwargs': kwargs}
             return self

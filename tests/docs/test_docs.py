@@ -133,8 +133,7 @@ def test_page_code_runs(page: Path, tmp_path: Path) -> None:
 
 def test_site_builds_strict(tmp_path: Path) -> None:
     mkdocs = shutil.which('mkdocs', path=str(Path(sys.executable).parent)) or shutil.which('mkdocs')
-    if mkdocs is None:
-        pytest.skip('mkdocs is not installed (pip install -e ".[docs]")')
+    assert mkdocs is not None, 'mkdocs is not installed: pip install -e ".[docs]" (the test extra includes it)'
     site = tmp_path / 'site'
     proc = subprocess.run([mkdocs, 'build', '--strict', '--site-dir', str(site)], cwd=ROOT, capture_output=True,
                           text=True, timeout=PAGE_TIMEOUT)

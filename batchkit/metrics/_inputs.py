@@ -114,7 +114,8 @@ def to_item_labels(targets: Any, predictions: Any, fmt: str, num_classes: int | 
     elif axis is None:
         if targets.shape != predictions.shape:
             raise MetricsInputError(f"Expected targets and predictions of the same shape with fmt={fmt!r} and "
-                                    f"axis=None (positive-class scores). Received: {shapes}.")
+                                    f"axis=None (positive-class scores). Received: {shapes}. For one-hot "
+                                    f"predictions, pass their class `axis`.")
         targets, predictions = _binarize(targets, fmt, threshold), _binarize(predictions, fmt, threshold)
     else:
         if targets.ndim == predictions.ndim:
@@ -148,8 +149,8 @@ def confusion_per_item(targets: np.ndarray, predictions: np.ndarray, num_classes
     >>> confusion_per_item(np.array([[0, 1, 1]]), np.array([[0, 1, 0]]), 2)[0].tolist()
     [[1, 1], [0, 1]]
     """
-    n_items = targets.shape[0]
-    flat = predictions.reshape(n_items, -1) * num_classes + targets.reshape(n_items, -1)
+    n_items, per_item = targets.shape[0], int(np.prod(targets.shape[1:]))
+    flat = predictions.reshape(n_items, per_item) * num_classes + targets.reshape(n_items, per_item)
     if n_items > 1:
         flat = flat + (np.arange(n_items, dtype=np.intp) * (num_classes * num_classes))[:, None]
     counts = np.bincount(flat.ravel(), minlength=n_items * num_classes * num_classes)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,7 +54,8 @@ AGGREGATIONS: dict[str, Callable[..., Any]] = {'mean': infmean, 'sum': infsum}
 # sequences) for classification and segmentation, the outputs for multi-output regression. `evaluate` then
 # reduces that axis with `agg` ('mean' skips inf and NaN, as BatchFlow's infmean), or keeps it with agg=None.
 # Inputs without such an axis (a plain vector of labels) are held as one item, `_single = True`, and the
-# leading axis of length 1 is dropped from every result, so they get scalars and (num_classes,) arrays.
+# leading axis of length 1 is dropped from every result whatever `agg`, so they get scalars and
+# (num_classes,) arrays, and counts stay integers.
 # 0-d results come back as Python scalars (BatchFlow returned `.item()`).
 
 
@@ -119,11 +120,12 @@ class Metrics:
         Raises:
             UnknownMetricError: an unknown metric name or aggregation (with a "did you mean").
         """
-        names = [metrics] if isinstance(metrics, str) else list(metrics)
+        single = isinstance(metrics, str) or not isinstance(metrics, Iterable)
+        names = [metrics] if single else list(metrics)
         methods = {name: self._metric_method(self.resolve(name)) for name in names}   # all checked up front
         self._agg_function(agg)
         result = {name: self._aggregate(method(*args, **kwargs), agg) for name, method in methods.items()}
-        return result[metrics] if isinstance(metrics, str) else result
+        return result[metrics] if single else result
 
     def _metric_method(self, canonical: str) -> Callable[..., Any]:
         """The callable computing the metric `canonical` (a subclass maps names that are properties)."""
@@ -143,10 +145,10 @@ class Metrics:
         value = np.asarray(value)
         function = self._agg_function(agg)
         if value.ndim > 0:
-            if function is not None:
+            if self._single:
+                value = value[0]       # one item: nothing to aggregate, and counts stay integers
+            elif function is not None:
                 value = np.asarray(function(value, axis=0))
-            elif self._single:
-                value = value[0]
         return value.item() if value.ndim == 0 else value
 
     # ---- accumulation --------------------------------------------------------------------------------------

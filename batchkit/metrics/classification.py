@@ -57,7 +57,8 @@ def _divide(numer: np.ndarray, denom: np.ndarray, when_zero: tuple[float, float]
     """numer / denom, with BatchFlow's when_zero rule where denom == 0; never a numpy warning."""
     numer, denom = np.asarray(numer, dtype=float), np.asarray(denom, dtype=float)
     out = np.where(numer > 0, float(when_zero[0]), float(when_zero[1]))
-    return np.divide(numer, denom, out=out, where=denom != 0)
+    with np.errstate(invalid='ignore'):        # inf / inf of two ratios is NaN, which the means skip
+        return np.divide(numer, denom, out=out, where=denom != 0)
 
 
 class ClassificationMetrics(Metrics):

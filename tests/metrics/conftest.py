@@ -1,0 +1,10 @@
+"""Fixtures of the metrics tests; the reference and input helpers live in metrics_reference.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261201)

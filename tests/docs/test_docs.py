@@ -11,6 +11,7 @@ listed in NOT_RUN_PAGES; anywhere else it fails the test, so no batchkit example
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -139,5 +140,17 @@ def test_site_builds_strict(tmp_path: Path) -> None:
                           text=True, timeout=PAGE_TIMEOUT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert (site / 'index.html').is_file()
-    # the API reference is rendered from the docstrings, not copied by hand
+    # the API reference is rendered from the docstrings, not copied by hand, their >>> examples as code
     assert 'gen_batch' in (site / 'reference' / 'pipeline' / 'index.html').read_text(encoding='utf-8')
+    assert '<span class="gp">&gt;&gt;&gt; </span>' in (site / 'reference' / 'dataset' / 'index.html').read_text(
+        encoding='utf-8')
+
+
+def test_doctest_examples_are_fenced() -> None:
+    spec = importlib.util.spec_from_file_location('griffe_doctests', DOCS / 'hooks' / 'griffe_doctests.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = 'Text.\n\n>>> ds = make()\n>>> [len(b) for b in ds]\n[3, 1]\n\nArgs:\n    x: y.\n\n```python\n>>> kept\n```'
+    assert module.fence_doctests(text) == (
+        'Text.\n\n```pycon\n>>> ds = make()\n>>> [len(b) for b in ds]\n[3, 1]\n```\n\nArgs:\n    x: y.\n\n'
+        '```python\n>>> kept\n```')

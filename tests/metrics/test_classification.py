@@ -361,3 +361,12 @@ def test_positional_arguments_in_batchflow_order(rng: np.random.Generator) -> No
     assert (m.num_classes, m.skip_bg) == (3, True)
     assert m.evaluate('recall', multiclass=None).shape == (2,)
     assert re.search(r'2 items, num_classes=3', repr(m))
+
+
+@pytest.mark.parametrize('module', ['base', 'classification', 'segmentation', '_inputs'])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+    mod = importlib.import_module(f'batchkit.metrics.{module}')
+    result = doctest.testmod(mod, extraglobs={'np': np}, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0, result

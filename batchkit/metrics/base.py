@@ -193,6 +193,8 @@ class Metrics:
         """An independent copy (the statistics arrays are copied)."""
         return copy.deepcopy(self)
 
+    # No __iadd__: `total += m` builds a new object as `+` does, so the batch object `total` started from is
+    # never changed behind the user's back; `append` is the explicit in-place merge.
     def __add__(self, other: Any) -> Metrics:
         if other is None:
             return self.copy()
@@ -205,11 +207,6 @@ class Metrics:
         if other is None or (isinstance(other, int) and other == 0):
             return self.copy()
         return NotImplemented
-
-    def __iadd__(self, other: Any) -> Metrics:
-        if not isinstance(other, Metrics):
-            return NotImplemented
-        return self.append(other)
 
     # ---- pickling ------------------------------------------------------------------------------------------
     def __getstate__(self) -> dict:

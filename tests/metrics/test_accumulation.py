@@ -82,7 +82,9 @@ def test_adding_leaves_the_operands_alone(rng: np.random.Generator) -> None:
     b = ClassificationMetrics(rng.integers(0, 3, (3, 10)), rng.integers(0, 3, (3, 10)), fmt='labels', num_classes=3)
     before_a, before_b = a.evaluate('dice', agg=None), b.evaluate('dice', agg=None)
     c = a + b
-    c += b
+    alias = c
+    c += b                                  # a new object, as with +
+    assert alias.n_items == 5 and c is not alias
     c.append(a)
     assert (a.n_items, b.n_items, c.n_items) == (2, 3, 10)
     np.testing.assert_array_equal(a.evaluate('dice', agg=None), before_a)

@@ -83,7 +83,8 @@ def _compile_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> 
     value = fold(value, pipeline)
 
     def update(batch: Any, pipe: Any) -> None:
-        save_to(target, evaluate(value, batch, pipe), batch, pipe, mode)
+        with pipe.variables.transaction():     # read and write under one lock: NOTE [ Atomic updates ]
+            save_to(target, evaluate(value, batch, pipe), batch, pipe, mode)
     return BuiltinOp('update', update)
 
 

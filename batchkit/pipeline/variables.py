@@ -82,7 +82,15 @@ class VariableDecl:
 
 
 class VariableStore:
-    """The variables of one pipeline; every update holds the store's lock, so updates are atomic."""
+    """The variables of one pipeline; every update holds the store's lock, so updates are atomic.
+
+    NOTE [ Atomic updates ]
+    An update such as `update(V('n'), V('n') + 1)` reads the variable, then writes it. Two runs of one pipeline
+    at the same time (two threads calling `run()`) share this store: were only the write locked, both could
+    read the same `n` and one increment would be lost. So an update step holds `transaction()` (the store's
+    reentrant lock) from evaluating its value to writing it; `update()` takes the same lock again, which a
+    reentrant lock allows. Modes 'a', 'e' and 'u' read the current value inside `update()`, under that lock.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -135,6 +143,17 @@ class VariableStore:
     def set(self, name: str, value: Any) -> None:
         with self._lock:
             self._values[name] = value
+
+    def transaction(self) -> threading.RLock:
+        """The store's lock, to hold around a read-modify-write: `with store.transaction(): ...`.
+
+        >>> store = VariableStore(); store.declare('n', 0)
+        >>> with store.transaction():
+        ...     store.update('n', store.get('n') + 1)
+        >>> store.get('n')
+        1
+        """
+        return self._lock
 
     def update(self, name: str, value: Any, mode: str = 'w') -> None:
         mode = normalize_mode(mode)

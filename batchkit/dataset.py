@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import BatchkitTypeError, BatchkitValueError
-from .index import DEFAULT, BatchPlan, DatasetIndex, shuffle_key
+from .index import DEFAULT, BatchPlan, DatasetIndex, NextBatch, next_plan, shuffle_key
 
 if TYPE_CHECKING:
     from .batch.base import Batch
@@ -44,7 +44,7 @@ class Dataset:
         self.train: Dataset | None = None
         self.test: Dataset | None = None
         self.validation: Dataset | None = None
-        self._next_batch: tuple[tuple, Iterator] | None = None
+        self._next_batch: NextBatch | None = None
 
     @classmethod
     def from_arrays(cls, batch_class: type | None = None, **arrays: Any) -> 'Dataset':
@@ -135,17 +135,10 @@ class Dataset:
         Calling it with other arguments starts a new generator. When a finite one ends, StopIteration is raised.
         """
         key = (batch_size, shuffle_key(shuffle), n_epochs, drop_last, n_iters)
-        if self._next_batch is None or self._next_batch[0] != key:
-            if n_epochs is None and n_iters is None:
-                plan = BatchPlan.forever(len(self), batch_size, shuffle=shuffle, drop_last=drop_last)
-            else:
-                plan = BatchPlan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last)
-            self._next_batch = (key, self._gen_from_plan(plan))
-        try:
-            return next(self._next_batch[1])
-        except StopIteration:
-            self._next_batch = None
-            raise
+        if self._next_batch is None:
+            self._next_batch = NextBatch()
+        return self._next_batch.next(key, lambda: self._gen_from_plan(
+            next_plan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last)))
 
     # --- pipelines -----------------------------------------------------------------------------------------
     @property

@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import BatchkitKeyError, BatchkitTypeError, BatchkitValueError
 
-__all__ = ['DEFAULT', 'BatchPlan', 'DatasetIndex', 'FilesIndex', 'make_rng', 'shuffle_key']
+__all__ = ['DEFAULT', 'BatchPlan', 'DatasetIndex', 'FilesIndex', 'NextBatch', 'make_rng', 'next_plan', 'shuffle_key']
 
 
 class _Default:
@@ -130,6 +130,39 @@ class BatchPlan:
             epoch += 1
 
 
+def next_plan(size: int, batch_size: int, n_epochs: Any = None, n_iters: int | None = None, shuffle: Any = False,
+              drop_last: bool = False) -> BatchPlan:
+    """The plan of `next_batch`: cycles forever unless `n_epochs` or `n_iters` is given (then it ends like a run)."""
+    if n_epochs is None and n_iters is None:
+        return BatchPlan.forever(size, batch_size, shuffle=shuffle, drop_last=drop_last)
+    return BatchPlan(size, batch_size, n_epochs, n_iters, shuffle, drop_last)
+
+
+class NextBatch:
+    """The stored generator behind `next_batch` of an index, a dataset and a pipeline.
+
+    The same key continues the stored generator; another key closes it and starts a new one. When a finite
+    generator ends, StopIteration is raised and the next call starts over.
+    """
+
+    def __init__(self) -> None:
+        self._key: Any = None
+        self._batches: Iterator | None = None
+
+    def next(self, key: Any, start: Any) -> Any:
+        """The next item of the generator stored for `key`; `start()` makes one when there is none for it."""
+        if self._batches is None or self._key != key:
+            if self._batches is not None and hasattr(self._batches, 'close'):
+                self._batches.close()
+            self._key, self._batches = key, None
+            self._batches = start()       # bad arguments raise here, leaving nothing stored
+        try:
+            return next(self._batches)
+        except StopIteration:
+            self._key, self._batches = None, None
+            raise
+
+
 class DatasetIndex:
     """The ids of a dataset's items, and where they sit in the root dataset's arrays.
 
@@ -174,6 +207,7 @@ class DatasetIndex:
         state['_indices'] = parent._indices[positions]
         state['_root_pos'] = positions if parent._root_pos is None else parent._root_pos[positions]
         state['_pos_of'] = None
+        state.pop('_next_batch', None)              # a subset has its own next_batch
         return sub
 
     def as_root(self) -> 'DatasetIndex':
@@ -244,6 +278,32 @@ class DatasetIndex:
         plan = BatchPlan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last)
         return (self._subset_of(self, positions) for _, _, positions in plan)
 
+    def next_batch(self, batch_size: int, shuffle: Any = False, n_epochs: Any = None, drop_last: bool = False,
+                   n_iters: int | None = None) -> 'DatasetIndex':
+        """The next index subset of a stored generator; cycles forever unless `n_epochs`/`n_iters` is given.
+
+        The same rules as `Dataset.next_batch`: other arguments start a new generator; when a finite one ends,
+        StopIteration is raised and the next call starts over.
+
+        >>> ix = DatasetIndex(5)
+        >>> ix.next_batch(2).indices, ix.next_batch(2).indices, ix.next_batch(2).indices, ix.next_batch(2).indices
+        (array([0, 1]), array([2, 3]), array([4]), array([0, 1]))
+        """
+        stored = self.__dict__.get('_next_batch')
+        if stored is None:
+            stored = self.__dict__['_next_batch'] = NextBatch()
+        key = (batch_size, shuffle_key(shuffle), n_epochs, drop_last, n_iters)
+
+        def start() -> Iterator['DatasetIndex']:
+            plan = next_plan(len(self), batch_size, n_epochs, n_iters, shuffle, drop_last)
+            return (self._subset_of(self, positions) for _, _, positions in plan)
+        return stored.next(key, start)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop('_next_batch', None)              # a generator does not travel (nor copy)
+        return state
+
 
 class FilesIndex(DatasetIndex):
     """An index of files found by glob patterns; ids are file names (without extension if `no_ext`).
@@ -282,7 +342,7 @@ class FilesIndex(DatasetIndex):
 
     def __getstate__(self) -> dict:
         # A batch's index travels to worker processes: send the paths of its own files, not the whole dataset's.
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state['_paths'] = {key: self._paths[key] for key in map(str, self._indices.tolist())}
         state['_pos_of'] = None
         return state

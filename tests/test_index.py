@@ -404,3 +404,64 @@ def test_property_n_iters(size, batch_size, n_epochs, drop_last, seed, n_iters):
     assert got == [p.tolist() for _, _, p in cycled][:n_iters]
     assert ids_of(DatasetIndex(size).gen_batch(batch_size, n_iters=n_iters, shuffle=shuffle,
                                                drop_last=drop_last)) == got
+
+
+# --- next_batch --------------------------------------------------------------------------------------------------
+def test_index_next_batch_cycles_forever():
+    ix = DatasetIndex(list('abcde'))
+    got = [ix.next_batch(2).indices.tolist() for _ in range(7)]
+    assert got == [['a', 'b'], ['c', 'd'], ['e'], ['a', 'b'], ['c', 'd'], ['e'], ['a', 'b']]
+
+
+def test_index_next_batch_keeps_positions():
+    sub = DatasetIndex(list('abcde')).create_subset([4, 2, 0])
+    batch = sub.next_batch(2)
+    assert batch.indices.tolist() == ['e', 'c'] and batch.root_positions.tolist() == [4, 2]
+
+
+@pytest.mark.parametrize('kwargs, n_batches', [({'n_epochs': 2}, 6), ({'n_iters': 4}, 4)])
+def test_index_next_batch_with_a_finite_run_stops_then_starts_over(kwargs, n_batches):
+    ix = DatasetIndex(5)
+    got = [ix.next_batch(2, **kwargs).indices.tolist() for _ in range(n_batches)]
+    assert got == [[0, 1], [2, 3], [4], [0, 1], [2, 3], [4]][:n_batches]
+    with pytest.raises(StopIteration):
+        ix.next_batch(2, **kwargs)
+    assert ix.next_batch(2, **kwargs).indices.tolist() == [0, 1]
+
+
+def test_index_next_batch_same_batching_rules_as_dataset():
+    ix, ds = DatasetIndex(11), Dataset(11)
+    for args in [(3,), (3,), (4, 7), (4, 7), (4, 7), (5, 1, None, True), (5, 1, None, True)]:
+        assert ix.next_batch(*args).indices.tolist() == ds.next_batch(*args).indices.tolist()
+    ix_rng, ds_rng = np.random.default_rng(0), np.random.default_rng(0)      # a generator: consumed by each
+    for _ in range(4):
+        assert ix.next_batch(2, ix_rng).indices.tolist() == ds.next_batch(2, ds_rng).indices.tolist()
+    epochs = [sum((ix.next_batch(4, shuffle=12, drop_last=False).indices.tolist() for _ in range(3)), [])
+              for _ in range(3)]
+    assert all(sorted(e) == list(range(11)) for e in epochs) and epochs[0] != epochs[1]
+
+
+def test_index_next_batch_bad_arguments_raise_at_the_call():
+    ix = DatasetIndex(5)
+    with pytest.raises(BatchkitError, match='batch_size'):
+        ix.next_batch(0)
+    with pytest.raises(BatchkitError, match='n_epochs'):
+        ix.next_batch(2, n_epochs=1, n_iters=3)
+    assert ix.next_batch(2).indices.tolist() == [0, 1]
+
+
+def test_index_next_batch_state_is_the_index_own(tmp_path):
+    ix = DatasetIndex(6)
+    ix.next_batch(2)
+    sub = ix.create_subset([1, 3, 5])
+    assert sub.next_batch(2).indices.tolist() == [1, 3]          # not the parent's generator going on
+    assert ix.next_batch(2).indices.tolist() == [2, 3]
+    import copy
+    import pickle
+    assert pickle.loads(pickle.dumps(ix)).next_batch(2).indices.tolist() == [0, 1]   # a generator does not travel
+    assert copy.copy(ix).next_batch(2).indices.tolist() == [0, 1]
+    (tmp_path / 'a.npz').write_bytes(b'x')
+    (tmp_path / 'b.npz').write_bytes(b'x')
+    fx = FilesIndex(path=str(tmp_path / '*.npz'))
+    assert fx.next_batch(1).indices.tolist() == ['a.npz']
+    assert pickle.loads(pickle.dumps(fx)).get_fullpath('b.npz') == str(tmp_path / 'b.npz')

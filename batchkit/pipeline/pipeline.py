@@ -125,7 +125,7 @@ class Pipeline:
         self.variables = VariableStore()
         self.models = PipelineModels()
         self._lazy: dict | None = None
-        self._next_batch: tuple[tuple, Iterator] | None = None
+        self._next_batch: Any = None          # a NextBatch, made by the first next_batch
         self.profile_info: Any = None
 
     # --- building --------------------------------------------------------------------------------------------
@@ -327,23 +327,39 @@ class Pipeline:
         from .runner import RunOptions, iterate
         return iterate(self, RunOptions.make(batch_size, n_epochs, n_iters, shuffle, drop_last, **options))
 
-    def next_batch(self, batch_size: int, n_epochs: Any = None, n_iters: int | None = None, shuffle: Any = False,
-                   drop_last: bool = False, **options: Any) -> 'Batch':
-        """The next processed batch of a stored run (cycles forever by default); other arguments start a new one."""
+    def next_batch(self, batch_size: int | None = None, n_epochs: Any = None, n_iters: int | None = None,
+                   shuffle: Any = False, drop_last: bool = False, **options: Any) -> 'Batch':
+        """The next processed batch of a stored run; the same rules as `Dataset.next_batch`.
+
+        It cycles forever unless `n_epochs`/`n_iters` is given; other arguments start a new run; when a finite
+        run ends, StopIteration is raised and the next call starts over. With no arguments after
+        `run(..., lazy=True)` it goes batch by batch through the run those stored arguments describe (so
+        `n_epochs=1` unless they say otherwise, as in `run`), then raises StopIteration.
+
+        >>> p = ds.p.normalize().run(8, n_epochs=1, lazy=True)     # doctest: +SKIP
+        >>> batch = p.next_batch()                                  # doctest: +SKIP
+        """
+        from ..index import NextBatch
+        if self._next_batch is None:
+            self._next_batch = NextBatch()
+        given = n_epochs is not None or n_iters is not None or shuffle is not False or drop_last or options
+        if batch_size is None:
+            if self._lazy is None or given:
+                raise BatchkitTypeError("Expected next_batch(batch_size, ...), or next_batch() after run(..., "
+                                        f"lazy=True). Received: batch_size=None"
+                                        f"{' with other arguments' if given else ' and no stored run'}.")
+            stored = self._lazy
+            return self._next_batch.next(('lazy', stored['token']),
+                                         lambda: self.gen_batch(*stored['args'], **stored['kwargs']))
         key = (batch_size, n_epochs, n_iters, shuffle_key(shuffle), drop_last,
-               tuple(sorted(options.items(), key=lambda kv: kv[0])).__repr__())
-        if self._next_batch is None or self._next_batch[0] != key:
-            if self._next_batch is not None:
-                self._next_batch[1].close()
+               repr(sorted(options.items(), key=lambda kv: kv[0])))
+
+        def start() -> Iterator['Batch']:
             from .runner import RunOptions, iterate
-            opts = RunOptions.make(batch_size, n_epochs, n_iters, shuffle, drop_last, forever=n_epochs is None
-                                   and n_iters is None, **options)
-            self._next_batch = (key, iterate(self, opts))
-        try:
-            return next(self._next_batch[1])
-        except StopIteration:
-            self._next_batch = None
-            raise
+            opts = RunOptions.make(batch_size, n_epochs, n_iters, shuffle, drop_last,
+                                   forever=n_epochs is None and n_iters is None, **options)
+            return iterate(self, opts)
+        return self._next_batch.next(key, start)
 
     def run(self, *args: Any, lazy: bool = False, **kwargs: Any) -> 'Pipeline':
         """Run the pipeline through all batches of its dataset; returns the pipeline.
@@ -375,7 +391,7 @@ class Pipeline:
         >>> p.run(batch_size=32, n_epochs=2, shuffle=42, prefetch=2)      # doctest: +SKIP
         """
         if lazy:
-            self._lazy = {'args': args, 'kwargs': kwargs}
+            self._lazy = {'args': args, 'kwargs': kwargs, 'token': object()}   # token: which stored run
             return self
         if not args and not kwargs:
             if self._lazy is None:

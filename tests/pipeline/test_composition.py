@@ -235,3 +235,25 @@ def test_call_in_before_and_after(ds):
     events = []
     ds.p.before.call(events.append).after.call(lambda b, tag: events.append(tag), 'end').run(5)
     assert len(events) == 2 and len(events[0]) == 0 and events[1] == 'end'
+
+
+def test_next_batch_without_arguments_follows_the_lazy_run(ds):
+    p = ds.p.normalize().run(4, n_epochs=2, shuffle=3, lazy=True)
+    expected = [b.indices.tolist() for b in p.gen_batch(4, n_epochs=2, shuffle=3)]
+    got = [p.next_batch() for _ in range(6)]
+    assert [b.indices.tolist() for b in got] == expected and len(expected) == 6
+    assert got[0].images[0][0] == got[0].indices[0] / 2           # processed by the chain
+    with pytest.raises(StopIteration):                           # the stored run is over, as run() would be
+        p.next_batch()
+    assert p.next_batch().indices.tolist() == expected[0]        # and starts over
+    p.run(3, n_iters=2, lazy=True)                               # new stored arguments: a new run
+    assert [p.next_batch().indices.tolist() for _ in range(2)] == [[0, 1, 2], [3, 4, 5]]
+    with pytest.raises(StopIteration):
+        p.next_batch()
+
+
+def test_next_batch_without_arguments_and_no_lazy_run_is_an_error(ds):
+    with pytest.raises(BatchkitTypeError, match=r"next_batch\(batch_size, ...\), or next_batch\(\) after run"):
+        ds.p.normalize().next_batch()
+    with pytest.raises(BatchkitTypeError, match='with other arguments'):
+        ds.p.normalize().run(4, lazy=True).next_batch(n_epochs=1)

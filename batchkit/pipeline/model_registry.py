@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .. import signals
 from .._naming import suggest
 from ..errors import (
@@ -16,6 +18,7 @@ from ..errors import (
     UnknownNameError,
 )
 from ..models.store import ModelEntry, ModelStore
+from .atomic_save import atomic_save, save_path
 
 __all__ = ['ModelDeclaration', 'PipelineModels', 'model_method', 'parse_model_args']
 
@@ -35,6 +38,7 @@ class ModelDeclaration:
 def parse_model_args(args: tuple, kwargs: dict) -> ModelDeclaration:
     """Tell `(name, cls, mode, config)`, `(mode, cls, name, config)` and friends apart by type and value."""
     kwargs = dict(kwargs)
+    kwargs.pop('replace', None)              # a declaring option, read by PipelineModels.declare's caller
     name, cls, mode = kwargs.pop('name', None), kwargs.pop('model_class', None), kwargs.pop('mode', None)
     config = kwargs.pop('config', None)
     if kwargs:
@@ -85,14 +89,30 @@ class PipelineModels:
         return new
 
     def merge(self, other: 'PipelineModels') -> None:
+        """`p1 + p2`: the models of both. A name both declare must be the very same declaration (the one model
+        of a pipeline both were chained from); two different models under one name are an error."""
         for name, decl in other.decls.items():
+            mine = self.decls.get(name)
+            if mine is not None and mine is not decl:
+                raise ModelError(f"Expected the pipelines added with `+` to declare each model name once. Received: "
+                                 f"model '{name}' declared by both ({_describe(mine)} on the left, {_describe(decl)} "
+                                 f"on the right). Rename one of them, or declare it in one pipeline only and use "
+                                 f"import_model({name!r}, pipeline) in the other.")
             self.decls.setdefault(name, decl)
         for entry in other.store:
             if entry.name not in self.store:
                 self.store.put(entry)
 
     # --- declaring and building --------------------------------------------------------------------------------
-    def declare(self, pipeline: Any, decl: ModelDeclaration) -> None:
+    def declare(self, pipeline: Any, decl: ModelDeclaration, replace: bool = False) -> None:
+        """Add `decl`; a name already declared is an error unless `replace` (then the old model is dropped)."""
+        if not isinstance(replace, (bool, np.bool_)):
+            raise BatchkitTypeError(f"Expected `replace` to be a bool. Received: replace={replace!r}")
+        old = self.decls.get(decl.name)
+        if old is not None and not replace:
+            raise ModelError(f"Expected init_model to declare a new model name. Received: '{decl.name}', already "
+                             f"declared in this pipeline ({_describe(old)}). Pick another name, or pass "
+                             f"init_model({decl.name!r}, ..., replace=True) to replace that model.")
         self.decls[decl.name] = decl
         self.store.pop(decl.name)
         if decl.mode == 'static' and decl.source is None and decl.cls is not None:
@@ -176,9 +196,14 @@ class PipelineModels:
 
     # --- imperative save / load --------------------------------------------------------------------------------
     def save_now(self, pipeline: Any, name: str, *args: Any, **kwargs: Any) -> None:
+        """`model.save(*args, **kwargs)`, atomic when it gets a path (NOTE [ Atomic saves ] in atomic_save.py)."""
         entry = self.get(pipeline, name)
+        save = model_method(entry, 'save')
         with entry.lock:
-            model_method(entry, 'save')(*args, **kwargs)
+            if save_path(args, kwargs) is None:
+                save(*args, **kwargs)
+            else:
+                atomic_save(save, args, kwargs, f"model '{name}'")
 
     def load_now(self, pipeline: Any, *args: Any, batch: Any = None, **kwargs: Any) -> ModelEntry:
         """Create model (name, cls, mode) with `build=False` and `load=kwargs`, replacing any model of that name."""
@@ -190,6 +215,13 @@ class PipelineModels:
         if old is not None:
             entry.lock = old.lock          # same lock: concurrent users of the old model stay serialized
         return self.store.put(entry)
+
+
+def _describe(decl: ModelDeclaration) -> str:
+    if decl.source is not None:
+        return 'imported from another pipeline'
+    what = 'a @model of the batch class' if decl.cls is None else getattr(decl.cls, '__name__', repr(decl.cls))
+    return f'{what}, {decl.mode}'
 
 
 def _needs_batch(config: Any) -> bool:

@@ -24,12 +24,12 @@ from .ops import BuiltinOp, Op
 __all__: list[str] = []
 
 
-def _declare(pipeline: Any, *args: Any, **kwargs: Any) -> None:
+def _declare(pipeline: Any, *args: Any, replace: bool = False, **kwargs: Any) -> None:
     decl = parse_model_args(args, kwargs)
     if decl.cls is None:
         _check_class_model(pipeline, decl.name)
         return            # a batch-class @model: built from pipeline.config[name] on first request
-    pipeline.models.declare(pipeline, decl)
+    pipeline.models.declare(pipeline, decl, replace=replace)
 
 
 def _check_class_model(pipeline: Any, name: str) -> None:

@@ -90,10 +90,11 @@ class PipelineModels:
 
     def merge(self, other: 'PipelineModels') -> None:
         """`p1 + p2`: the models of both. A name both declare must be the very same declaration (the one model
-        of a pipeline both were chained from); two different models under one name are an error."""
+        of a pipeline both were chained from, or one side imports it from the other); two different models under
+        one name are an error. The left side's declaration is kept."""
         for name, decl in other.decls.items():
             mine = self.decls.get(name)
-            if mine is not None and mine is not decl:
+            if mine is not None and _origin(name, mine) is not _origin(name, decl):
                 raise ModelError(f"Expected the pipelines added with `+` to declare each model name once. Received: "
                                  f"model '{name}' declared by both ({_describe(mine)} on the left, {_describe(decl)} "
                                  f"on the right). Rename one of them, or declare it in one pipeline only and use "
@@ -215,6 +216,15 @@ class PipelineModels:
         if old is not None:
             entry.lock = old.lock          # same lock: concurrent users of the old model stay serialized
         return self.store.put(entry)
+
+
+def _origin(name: str, decl: ModelDeclaration) -> ModelDeclaration:
+    """The declaration an import of `name` comes from, through imports of imports."""
+    seen = set()
+    while decl.source is not None and id(decl) not in seen:
+        seen.add(id(decl))
+        decl = decl.source.models.decls.get(name, decl)
+    return decl
 
 
 def _describe(decl: ModelDeclaration) -> str:

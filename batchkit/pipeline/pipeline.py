@@ -212,7 +212,13 @@ class Pipeline:
                                 f"Received: {type(other).__name__}")
 
     def __add__(self, other: 'Pipeline') -> 'Pipeline':
-        """Concatenate: the steps, variables, models and config of both (the right side's config wins)."""
+        """Concatenate: p1's steps then p2's, and the variables, models and config of both.
+
+        The right side's config wins on a shared key; a variable both declare keeps the left side's value. A model
+        name both declare is an error (ModelError) unless it is the very same declaration (both pipelines were
+        chained from one that declares it): two different models under one name would leave one side's steps
+        training a model they never declared. Rename one, or use `import_model(name, p1)` in the other.
+        """
         if not isinstance(other, Pipeline):
             return NotImplemented
         if self._dataset is not None and other._dataset is not None and self._dataset is not other._dataset:
@@ -273,7 +279,14 @@ class Pipeline:
     # --- models --------------------------------------------------------------------------------------------------
     @_step
     def init_model(self, *args: Any, **kwargs: Any) -> 'Pipeline':
-        """Declare a model: `init_model(name, cls, mode, config)` (also the older `(mode, cls, name, config)`)."""
+        """Declare a model: `init_model(name, cls, mode, config)` (also the older `(mode, cls, name, config)`).
+
+        A name already declared in this pipeline is an error (ModelError, naming the model), so that a second
+        `init_model` does not silently drop the first model: pass `replace=True` to replace it on purpose.
+
+        >>> p = ds.p.init_model('m', MyModel, 'static')                      # doctest: +SKIP
+        >>> p = p.init_model('m', OtherModel, 'static', replace=True)        # doctest: +SKIP
+        """
         ...
 
     @_step

@@ -284,3 +284,53 @@ def test_chained_copy_shares_already_built_models(reg_ds):
     p = reg_ds.p.init_model('m', nm.LinearRegression, 'static')
     q = p.train_model('m', B('images'), B('labels'))
     assert q.get_model_by_name('m') is p.get_model_by_name('m')
+
+
+# --- model names: a second init_model, p1 + p2 ------------------------------------------------------------------
+def test_second_init_model_with_a_name_in_use_is_an_error(reg_ds):
+    from batchkit import ModelError
+    p = reg_ds.p.init_model('m', nm.LinearRegression, 'static')
+    with pytest.raises(ModelError, match=r"'m', already declared in this pipeline \(LinearRegression, static\).*"
+                                         r"replace=True"):
+        p.init_model('m', nm.LogisticRegression, 'dynamic')
+    with pytest.raises(ModelError, match="'m', already declared"):
+        p.before.init_model('m', nm.LinearRegression, 'static')
+    assert isinstance(p.get_model_by_name('m'), nm.LinearRegression)       # the first one stays
+
+
+def test_init_model_replace_true_replaces_the_model(reg_ds):
+    p = reg_ds.p.init_model('m', nm.LinearRegression, 'static', config={'lr': 0.5})
+    old = p.get_model_by_name('m')
+    q = p.init_model('m', nm.LinearRegression, 'static', config={'lr': 0.01}, replace=True)
+    assert q.get_model_by_name('m') is not old and q.get_model_by_name('m').lr == 0.01
+    assert p.get_model_by_name('m') is old                                   # chains are immutable
+    q.train_model('m', x=B('images'), y=B('labels')).run(50, n_epochs=1)
+    assert q.get_model_by_name('m').steps == 4 and old.steps == 0
+    from batchkit import BatchkitTypeError
+    with pytest.raises(BatchkitTypeError, match='replace'):
+        p.init_model('m', nm.LinearRegression, 'static', replace='yes')
+
+
+def test_adding_pipelines_with_two_models_of_one_name_is_an_error(reg_ds):
+    from batchkit import ModelError, Pipeline
+    left = reg_ds.p.init_model('m', nm.LinearRegression, 'static')
+    right = Pipeline().init_model('m', nm.LogisticRegression, 'dynamic').train_model('m', B('images'), B('labels'))
+    with pytest.raises(ModelError, match=r"model 'm' declared by both \(LinearRegression, static on the left, "
+                                         r"LogisticRegression, dynamic on the right\).*import_model"):
+        left + right
+
+
+def test_adding_pipelines_chained_from_one_model_declaration_shares_it(reg_ds):
+    base = reg_ds.p.init_model('m', nm.LinearRegression, 'static')
+    model = base.get_model_by_name('m')
+    total = base.train_model('m', B('images'), B('labels')) + base.train_model('m', B('images'), B('labels'))
+    total.run(50, n_epochs=1)
+    assert total.get_model_by_name('m') is model and model.steps == 8       # both halves train the one model
+
+
+def test_adding_a_pipeline_that_imports_the_model(reg_ds):
+    from batchkit import Pipeline
+    left = reg_ds.p.init_model('m', nm.LinearRegression, 'static')
+    right = Pipeline().import_model('m', left).train_model('m', B('images'), B('labels'))
+    total = (left + right).run(50, n_epochs=1)
+    assert total.get_model_by_name('m') is left.get_model_by_name('m') and left.get_model_by_name('m').steps == 4

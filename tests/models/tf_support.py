@@ -1,0 +1,77 @@
+"""model_fns for the TFModel tests (this file is what TFModel copies into model_dir), and their data."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from batchkit.models import EstimatorSpec, ModeKeys
+
+N_FEATURES, N_CLASSES = 6, 3
+v1 = tf.compat.v1
+
+
+def make_blobs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n items of N_CLASSES well separated Gaussian blobs: float32 features, int32 labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, N_CLASSES, n).astype('int32')
+    centers = np.eye(N_CLASSES, N_FEATURES) * 4
+    return (centers[labels] + rng.normal(size=(n, N_FEATURES))).astype('float32'), labels
+
+
+def classifier_fn(features, labels, mode, params):
+    """An MLP on features['x'] written the TensorFlow 1 way (get_variable, AdamOptimizer, metrics)."""
+    x = features['x']
+    w1 = v1.get_variable('w1', (x.shape[-1], params['hidden']))
+    b1 = v1.get_variable('b1', (params['hidden'],), initializer=v1.zeros_initializer())
+    w2 = v1.get_variable('w2', (params['hidden'], N_CLASSES))
+    logits = tf.matmul(tf.nn.relu(tf.matmul(x, w1) + b1), w2)
+    classes = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    if mode == ModeKeys.PREDICT:
+        return EstimatorSpec(mode, predictions={'classes': classes, 'probabilities': tf.nn.softmax(logits)})
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    eval_metric_ops = {'accuracy': v1.metrics.accuracy(labels=labels, predictions=classes)}
+    optimizer = v1.train.AdamOptimizer(learning_rate=params['learning_rate'])
+    train_op = optimizer.minimize(loss=loss, global_step=v1.train.get_global_step())
+    return EstimatorSpec(mode, loss=loss, train_op=train_op, eval_metric_ops=eval_metric_ops)
+
+
+def regression_fn(features, labels, mode, params):
+    """A linear model on an array of features; predictions an array; export_outputs named."""
+    w = v1.get_variable('w', (features.shape[-1], 1))
+    pred = tf.matmul(features, w)
+    if mode == ModeKeys.PREDICT:
+        return EstimatorSpec(mode, predictions=pred, export_outputs={'y': pred})
+    loss = tf.reduce_mean(tf.square(pred - labels))
+    train_op = v1.train.GradientDescentOptimizer(params.learning_rate).minimize(
+        loss, global_step=v1.train.get_global_step())
+    return EstimatorSpec(mode, predictions=pred, loss=loss, train_op=train_op)
+
+
+def keras_layers_fn(features, labels, mode, params):
+    """Keras layers created once (in params) and called in every mode: the modes share their weights."""
+    logits = params['head'](params['hidden'](features['x']))
+    if mode == ModeKeys.PREDICT:
+        return EstimatorSpec(mode, predictions=logits)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    train_op = v1.train.AdamOptimizer(0.05).minimize(loss, global_step=v1.train.get_global_step())
+    return EstimatorSpec(mode, loss=loss, train_op=train_op)
+
+
+def keras_inside_fn(features, labels, mode, params):
+    """Keras layers created inside model_fn: a new layer per mode, which TFModel refuses."""
+    import keras
+    logits = keras.layers.Dense(N_CLASSES)(features['x'])
+    if mode == ModeKeys.PREDICT:
+        return EstimatorSpec(mode, predictions=logits)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    train_op = v1.train.AdamOptimizer(0.05).minimize(loss, global_step=v1.train.get_global_step())
+    return EstimatorSpec(mode, loss=loss, train_op=train_op)
+
+
+def no_spec_fn(features, labels, mode, params):
+    return {'loss': tf.reduce_sum(features['x'])}
+
+
+def no_train_op_fn(features, labels, mode, params):
+    w = v1.get_variable('w', (N_FEATURES, 1))
+    return EstimatorSpec(mode, predictions=tf.matmul(features['x'], w), loss=tf.reduce_sum(w))

@@ -10,6 +10,13 @@ that creates new trainable variables is therefore an error (the modes would not 
 mode creates (e.g. Adam slots when TRAIN is built after PREDICT) are restored from the checkpoint the model was
 restored from, so resuming is exact whichever mode runs first. Eager execution is never disabled: the graph is
 entered only around building and session.run does not need it.
+
+NOTE [ Names of optimizer state ]
+Optimizer variables are matched to a checkpoint by name, and their names depend on build order: a model_fn that
+builds its optimizer in EVAL mode too (as seed 004's does) creates a second, unused set (`w/Adam_2`, ...). So
+TRAIN is always built before EVAL, giving TRAIN the canonical names whatever the first call was, and every mode
+is built in the same name scope (`model/`), so non-slot variables (`model/beta1_power`) keep their names too.
+PREDICT mode is expected to return before building an optimizer, as tf.estimator required.
 """
 from __future__ import annotations
 
@@ -118,6 +125,8 @@ class TFModel(BaseModel):
         if built is not None:
             return built
         with self._build_lock:
+            if mode == ModeKeys.EVAL and ModeKeys.TRAIN not in self._modes:    # see NOTE [ Names of optimizer state ]
+                self._modes[ModeKeys.TRAIN] = self._build_mode(ModeKeys.TRAIN, features, labels)
             if mode not in self._modes:
                 self._modes[mode] = self._build_mode(mode, features, labels)
         return self._modes[mode]
@@ -129,7 +138,8 @@ class TFModel(BaseModel):
                 self._features = self._placeholders(features, 'features')
             if labels is not None and self._labels is None:
                 self._labels = self._placeholders(labels, 'labels')
-            with v1.variable_scope('model', reuse=v1.AUTO_REUSE):
+            # the same name scope in every mode: Adam's beta powers get the names the checkpoint has
+            with v1.variable_scope('model', reuse=v1.AUTO_REUSE, auxiliary_name_scope=False), v1.name_scope('model/'):
                 spec = self._call_model_fn(mode)
             if mode == ModeKeys.TRAIN:
                 with tf.control_dependencies([spec.train_op]):     # the step this very run took

@@ -195,6 +195,14 @@ class PipelineModels:
             if decl.mode == 'static' and decl.source is None and decl.cls is not None:
                 self.store.put(self._create(pipeline, decl, None))
 
+    def on_run_end(self) -> None:
+        """At the end of a run, call `on_run_end()` of each built model that has one (framework models checkpoint)."""
+        for entry in self.store:
+            hook = getattr(entry.model, 'on_run_end', None)
+            if callable(hook):
+                with entry.lock:
+                    hook()
+
     # --- imperative save / load --------------------------------------------------------------------------------
     def save_now(self, pipeline: Any, name: str, *args: Any, **kwargs: Any) -> None:
         """`model.save(*args, **kwargs)`, atomic when it gets a path (NOTE [ Atomic saves ] in atomic_save.py)."""

@@ -189,6 +189,7 @@ class _Run:
                 if last and signals.epoch_finished.receivers:
                     signals.epoch_finished.send(pipeline, epoch=epoch)
             self._run_once('after')
+            pipeline.models.on_run_end()
             if signals.run_finished.receivers:
                 signals.run_finished.send(pipeline, n_batches=done, stopped=stopped)
         finally:

@@ -1,0 +1,237 @@
+"""KerasModel: a compiled Keras 3 model trained per batch, with the model_dir workflow (checkpoints, resume, export)."""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import threading
+import uuid
+from typing import Any
+
+import numpy as np
+
+from .._optional import import_optional
+from ..errors import BatchkitTypeError, BatchkitValueError, ModelError
+from .base import BaseModel
+from .model_dir import ModelDir, parse_options
+
+keras = import_optional('keras', extra='tf')
+
+__all__ = ['KerasModel']
+
+CHECKPOINT_FILE = 'model.keras'
+
+
+class KerasModel(BaseModel):
+    """A Keras model in a pipeline: `train(x, y)`, `test(x, y)`, `predict(x)`, checkpoints in `model_dir`.
+
+    Config: `model` (a `keras.Model`, or a callable `model(config) -> keras.Model`; in a dynamic pipeline model
+    the config may take shapes from the first batch), `loss`, `optimizer` (default 'adam'), `metrics`, `use_lock`
+    (default True: calls on one model are serialized), `name` (used in signals) and the model_dir options of
+    API.md section 5. Or subclass and return a compiled model from `_build`.
+
+    `train` and `test` return the loss as a float when the model has no compiled metrics, else a dict of floats
+    `{'loss': ..., <metric>: ...}`; `predict` returns numpy.
+
+    >>> import keras
+    >>> m = KerasModel({'model': keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), 'loss': 'mse'})
+    >>> isinstance(m.train(np.zeros((4, 2), 'float32'), np.zeros((4, 1), 'float32')), float)
+    True
+    """
+
+    # --- building ----------------------------------------------------------------------------------------------
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        name = self.config.get('name')
+        self.name = name if isinstance(name, str) else type(self).__name__
+        self.options = parse_options(self.config, owner=self._what())
+        self.use_lock = bool(self.config.get('use_lock', True))
+        self._lock: Any = threading.RLock() if self.use_lock else contextlib.nullcontext()
+        self.history: dict[str, list[dict]] = {'train': [], 'test': []}
+        self._eval: list[dict] = []
+        if self.options.seed is not None:
+            keras.utils.set_random_seed(self.options.seed)
+        built = self._build(*args, **kwargs)
+        self.model = self._check_model(built if built is not None else self._from_config())
+        self.model_dir = ModelDir(self.options, owner=self, name=self.name)
+        self.model_dir.claim(self._fingerprint(), source=self._source())
+        latest = self.model_dir.latest()
+        if latest is not None:
+            self._restore(os.path.join(latest.path, CHECKPOINT_FILE))
+        elif self.options.warm_start_from is not None:
+            self._warm_start(self.options.warm_start_from)
+        self.model_dir.resumed_at(self.step)
+        return self.model
+
+    def _what(self) -> str:
+        return f"{type(self).__name__} '{self.config.get('name') or type(self).__name__}'"
+
+    def _from_config(self) -> Any:
+        spec = self.config.get('model')
+        if spec is None:
+            raise ModelError(f"Expected {self._what()} to get config['model'] (a keras.Model or a callable building "
+                             f"one) or a subclass whose `_build` returns a compiled keras.Model. Received: neither.")
+        model = spec if isinstance(spec, keras.Model) else spec(self.config) if callable(spec) else spec
+        if not isinstance(model, keras.Model):
+            raise BatchkitTypeError(f"Expected config['model'] of {self._what()} to be a keras.Model or a callable "
+                                    f"returning one. Received: {type(model).__name__} {model!r:.60}")
+        if not model.compiled and self.config.get('loss') is not None:
+            model.compile(optimizer=self.config.get('optimizer', 'adam'), loss=self.config['loss'],
+                          metrics=self.config.get('metrics'))
+        return model
+
+    def _check_model(self, model: Any) -> Any:
+        if not isinstance(model, keras.Model):
+            raise BatchkitTypeError(f"Expected `_build` of {self._what()} to return a keras.Model. "
+                                    f"Received: {type(model).__name__} {model!r:.60}")
+        if not model.compiled or model.optimizer is None:
+            raise ModelError(f"Expected the Keras model of {self._what()} to be compiled. Received: model "
+                             f"'{model.name}', not compiled. Call model.compile(optimizer=..., loss=...) in `_build`, "
+                             f"or give config['loss'] (and 'optimizer', 'metrics') to compile it.")
+        return model
+
+    def _fingerprint(self) -> dict:
+        owner = type(self) if type(self) is not KerasModel else self.config.get('model')
+        owner = owner if inspect.isclass(owner) or callable(owner) and not isinstance(owner, keras.Model) else None
+        who = f"{owner.__module__}.{owner.__qualname__}" if owner is not None else type(self.model).__name__
+        layers = [[type(layer).__name__, [list(w.shape) for w in layer.weights]] for layer in self.model.layers]
+        return {'model': who, 'framework': 'keras', 'layers': layers}
+
+    def _source(self) -> Any:
+        if type(self) is not KerasModel:
+            return type(self)
+        spec = self.config.get('model')
+        if isinstance(spec, keras.Model):
+            cls = type(spec)
+            return None if cls.__module__.startswith('keras') else cls
+        return spec if callable(spec) else None
+
+    # --- the step counter and checkpoints ---------------------------------------------------------------------
+    @property
+    def optimizer(self) -> Any:
+        return self.model.optimizer
+
+    @property
+    def step(self) -> int:
+        """The global step: the optimizer's iterations (restored with a checkpoint)."""
+        return int(self.model.optimizer.iterations.numpy())
+
+    def _restore(self, path: str) -> None:
+        try:
+            self.model = self._check_model(keras.models.load_model(path))
+        except Exception as exc:
+            raise ModelError(f"Expected {self._what()} to load its checkpoint {path!r}. Received: "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+    def _warm_start(self, source: str) -> None:
+        found = ModelDir.find(source)
+        path = os.path.join(found.path, CHECKPOINT_FILE) if found is not None else source
+        if not os.path.isfile(path):
+            raise ModelError(f"Expected `warm_start_from` of {self._what()} to be a model_dir with checkpoints, a "
+                             f"checkpoint directory or a .keras file. Received: {source!r}, which is none of them.")
+        self.model.set_weights(keras.models.load_model(path, compile=False).get_weights())
+
+    def save_checkpoint(self) -> Any:
+        """Checkpoint now into model_dir (atomically); the Checkpoint written."""
+        with self._lock:
+            return self.model_dir.save(self.step, lambda tmp: self.model.save(os.path.join(tmp, CHECKPOINT_FILE)))
+
+    def on_run_end(self) -> None:
+        """Called by the pipeline when a run ends: write pending eval summaries and checkpoint the last step."""
+        with self._lock:
+            if self._eval:  # the means over this run's test batches, at the current step (as Estimator's eval)
+                means = {k: float(np.mean([e[k] for e in self._eval])) for k in self._eval[0]}
+                self.model_dir.summarize(self.step, means, subdir='eval', force=True)
+                self._eval = []
+            latest = self.model_dir.latest()
+            if self.step > 0 and (latest is None or latest.step != self.step):
+                self.save_checkpoint()
+
+    # --- per batch ---------------------------------------------------------------------------------------------
+    def _check_shapes(self, x: Any, y: Any = None) -> None:
+        expected = self.model.input_shape
+        if isinstance(expected, list) or not hasattr(x, 'shape'):
+            return
+        got = tuple(np.shape(x))
+        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+            raise BatchkitValueError(f"Expected x of {self._what()} (Keras model '{self.model.name}') to have shape "
+                                     f"{tuple(expected)}. Received: x with shape {got}. Reshape the batch or build "
+                                     f"the model for this shape.")
+        if y is not None and hasattr(y, 'shape') and np.ndim(y) and np.shape(y)[0] != got[0]:
+            raise BatchkitValueError(f"Expected y of {self._what()} (Keras model '{self.model.name}') to have as many "
+                                     f"items as x ({got[0]}). Received: y with shape {tuple(np.shape(y))}, x with "
+                                     f"shape {got}.")
+
+    @staticmethod
+    def _result(values: dict) -> float | dict[str, float]:
+        values = {k: float(v) for k, v in values.items()}
+        return values['loss'] if len(values) == 1 and 'loss' in values else values
+
+    def train(self, x: Any, y: Any = None, **kwargs: Any) -> float | dict[str, float]:
+        """One gradient step on (x, y); the loss (or loss and metrics); checkpoints and summaries when due."""
+        self._check_shapes(x, y)
+        with self._lock:
+            values = self.model.train_on_batch(x, y, return_dict=True, **kwargs)
+            values = {k: float(v) for k, v in values.items()}
+            step = self.step
+            self.history['train'].append({'step': step, **values})
+            self.model_dir.summarize(step, values)
+            if self.model_dir.due(step):
+                self.save_checkpoint()
+        return self._result(values)
+
+    def test(self, x: Any, y: Any = None, **kwargs: Any) -> float | dict[str, float]:
+        """The loss (or loss and metrics) on (x, y), without training; eval summaries are written at run end."""
+        self._check_shapes(x, y)
+        with self._lock:
+            values = {k: float(v) for k, v in self.model.test_on_batch(x, y, return_dict=True, **kwargs).items()}
+            self.history['test'].append({'step': self.step, **values})
+            self._eval.append(values)
+        return self._result(values)
+
+    def predict(self, x: Any, **kwargs: Any) -> np.ndarray:
+        """The model's output on x, as numpy."""
+        self._check_shapes(x)
+        with self._lock:
+            out = self.model.predict_on_batch(x, **kwargs)
+        return np.asarray(out) if not isinstance(out, (list, dict)) else out
+
+    # seed 003's names
+    train_on_batch = train
+    test_on_batch = test
+    predict_on_batch = predict
+
+    def summary(self) -> str:
+        """The Keras summary of the model, printed and returned."""
+        lines: list[str] = []
+        self.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
+        text = '\n'.join(lines)
+        print(text)
+        return text
+
+    # --- files -------------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, **kwargs: Any) -> None:
+        """Save the model, optimizer state included, to a `.keras` file (atomically)."""
+        path = os.fspath(path)
+        if not path.endswith('.keras'):
+            raise BatchkitValueError(f"Expected a path ending in '.keras' to save {self._what()}. Received: {path!r}")
+        tmp = os.path.join(os.path.dirname(path) or '.', f".tmp-{os.getpid()}-{uuid.uuid4().hex}.keras")
+        with self._lock:
+            try:
+                self.model.save(tmp, **kwargs)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+
+    def load(self, path: str | os.PathLike, **kwargs: Any) -> None:
+        """Load a `.keras` file saved by `save`: weights and optimizer state, so training continues where it stopped."""
+        path = os.fspath(path)
+        with self._lock:
+            self._restore(path)
+            self.model_dir.resumed_at(self.step)
+
+    def export(self, path: str | os.PathLike) -> str:
+        """Write a servable model (a TF SavedModel by default, or `export_format`) that `tf.saved_model.load` serves."""
+        with self._lock:
+            self.model.export(os.fspath(path), format=self.options.export_format or 'tf_saved_model', verbose=False)
+        return os.fspath(path)

@@ -31,24 +31,13 @@ from .._optional import import_optional
 from ..errors import BatchkitTypeError, BatchkitValueError, ModelError
 from .base import BaseModel
 from .estimator import EstimatorSpec, ModeKeys
+from .model_dir import parse_options
+from .tf_dir import TFModelDir
 
 tf = import_optional('tensorflow', extra='tf')
 v1 = tf.compat.v1
 
 __all__ = ['TFModel']
-
-
-def _flat_outputs(outputs: Any) -> dict:
-    """predictions or export_outputs as a flat dict name -> tensor."""
-    if not isinstance(outputs, dict):
-        return {'output': outputs}
-    flat = {}
-    for key, value in outputs.items():
-        if isinstance(value, dict):
-            flat.update({f'{key}/{k}': v for k, v in value.items()})
-        else:
-            flat[key] = getattr(value, 'outputs', value)   # a PredictOutput-like object holds `outputs`
-    return flat
 
 
 def _to_numpy(value: Any) -> Any:
@@ -83,7 +72,8 @@ class TFModel(BaseModel):
             raise BatchkitTypeError(f"Expected config['model_fn'] of {self._name} to be a callable "
                                     f"model_fn(features, labels, mode, params). Received: {self.model_fn!r:.60}")
         self.params = self.config.get('params') or {}
-        self.seed = self.config.get('seed')
+        self.options = parse_options(self.config, self._name)      # checked before anything is built
+        self.seed = self.options.seed
         self.graph = tf.Graph()
         self.session = v1.Session(graph=self.graph)
         self._modes: dict[str, dict] = {}
@@ -99,8 +89,7 @@ class TFModel(BaseModel):
             self.global_step = v1.train.get_or_create_global_step()
             self.session.run(self.global_step.initializer)
         self._known_vars = {v.name for v in self.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES)}
-        from . import tf_dir
-        self.model_dir = tf_dir.ModelDirectory(self)
+        self.model_dir = TFModelDir(self)
 
     @property
     def _name(self) -> str:
@@ -273,8 +262,14 @@ class TFModel(BaseModel):
         return self.model_dir.save(path)
 
     def load(self, path: str | None = None) -> None:
-        """Restore the latest checkpoint of model_dir, or of the directory (or prefix) `path`."""
+        """Restore the latest checkpoint of model_dir, or the checkpoint at `path` (a directory or a prefix)."""
+        if not hasattr(self, 'graph'):               # load_model builds with build=False, then loads
+            self._build()
         self.model_dir.restore(path)
+
+    def on_run_end(self) -> None:
+        """Called by the pipeline at the end of a run: the end-of-run checkpoint."""
+        self.model_dir.on_run_end()
 
     def export(self, path: str, features: Any = None) -> str:
         """Write a SavedModel (signature from export_outputs, else predictions) that `tf.saved_model.load` serves.

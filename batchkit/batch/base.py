@@ -4,9 +4,10 @@ from __future__ import annotations
 import functools
 import inspect
 import types
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.random.bit_generator import ISeedSequence
@@ -26,6 +27,40 @@ from ..models.store import ModelEntry, ModelStore
 __all__ = ['Batch', 'BatchMeta', 'RunInfo', 'batch_rng']
 
 _STANDALONE_LOCKS = LockRegistry()    # locks of batches that are not part of a pipeline run
+
+# NOTE [ Registries ]
+# A class's actions, models and class-level model store (with its locks) live here, keyed by the class, not in
+# the class's __dict__: Dask and Jupyter pickle classes defined in `__main__` by value, class attributes
+# included, and a lock cannot travel. The other side rebuilds the class attribute by attribute; setting a
+# marked method drops the registries, which are then collected again (static models compiled anew) there.
+_REGISTRIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _Registry(NamedTuple):
+    actions: Mapping[str, ActionSpec]
+    models: Mapping[str, ModelSpec]
+    store: ModelStore
+
+
+_MARKS = '__batchkit_marks__'
+
+
+def _remark(cls: type, marks: Mapping[str, Any]) -> None:
+    """Mark again the methods of a class rebuilt from a pickle by value (see BatchMeta.__init__)."""
+    from ..decorators import _action_wrapper, _mark, model
+    for attr, spec in marks.items():
+        fn = spec.parallel.fn if isinstance(spec, ActionSpec) and spec.parallel is not None else spec.fn
+        value = vars(cls).get(attr)
+        if spec_of(value) is not None or getattr(value, '__code__', None) != fn.__code__:
+            continue          # marked already, or not the method the mark was made for
+        marked = _mark(value, spec, _action_wrapper(spec)) if isinstance(spec, ActionSpec) else model(value, mode=spec.mode)
+        type.__setattr__(cls, attr, marked)
+
+
+def _forget(cls: type) -> None:
+    _REGISTRIES.pop(cls, None)
+    for sub in cls.__subclasses__():
+        _forget(sub)
 
 
 @dataclass(frozen=True)
@@ -69,6 +104,14 @@ class BatchMeta(type):
 
     def __init__(cls, name: str, bases: tuple, namespace: dict) -> None:
         super().__init__(name, bases, namespace)
+        _REGISTRIES[cls] = cls._batchkit_collect()
+        # The marks of this class body, picklable: a class pickled by value (cloudpickle) loses the wrappers
+        # that carry them (they pickle as plain functions); setting this attribute on the other side re-marks.
+        type.__setattr__(cls, _MARKS, {attr: spec for attr, value in namespace.items()
+                                       if (spec := spec_of(value)) is not None})
+
+    def _batchkit_collect(cls) -> '_Registry':
+        """The registries of `cls`, from the marks on its class body and its bases' (NOTE [ Registries ])."""
         actions: dict[str, ActionSpec] = {}
         models: dict[str, ModelSpec] = {}
         for klass in reversed(cls.__mro__):
@@ -86,23 +129,48 @@ class BatchMeta(type):
         for spec in actions.values():
             if spec.model is not None and spec.model not in models:
                 raise UnknownNameError(
-                    f"Expected @action(model=...) of '{name}.{spec.name}' to name a @model of the class. "
+                    f"Expected @action(model=...) of '{cls.__name__}.{spec.name}' to name a @model of the class. "
                     f"Received: model={spec.model!r}.{suggest(spec.model, models)}")
-        type.__setattr__(cls, 'actions', types.MappingProxyType(actions))
-        type.__setattr__(cls, 'models', types.MappingProxyType(models))
-        cls._class_models = cls._compile_static_models(models, bases)
+        return _Registry(types.MappingProxyType(actions), types.MappingProxyType(models),
+                         cls._compile_static_models(models, cls.__bases__))
+
+    def _batchkit_registry(cls) -> '_Registry':
+        registry = _REGISTRIES.get(cls)
+        if registry is None:
+            registry = _REGISTRIES[cls] = cls._batchkit_collect()
+        return registry
+
+    @property
+    def actions(cls) -> Mapping[str, ActionSpec]:
+        """The @action methods of the class and its bases, by name (read-only)."""
+        return cls._batchkit_registry().actions
+
+    @property
+    def models(cls) -> Mapping[str, ModelSpec]:
+        """The @model methods of the class and its bases, by name (read-only)."""
+        return cls._batchkit_registry().models
+
+    @property
+    def _class_models(cls) -> ModelStore:
+        return cls._batchkit_registry().store
 
     def __setattr__(cls, name: str, value: Any) -> None:
-        if name in ('actions', 'models'):
+        if name in ('actions', 'models', '_class_models'):
             raise BatchkitAttributeError(
                 f"Expected {cls.__name__}.{name} to stay as collected from the class body. Received: an assignment. "
                 "Decorate methods with @action / @model instead.")
         super().__setattr__(name, value)
+        marks = vars(cls).get(_MARKS)
+        remarked = bool(marks) and (name == _MARKS or name in marks)
+        if remarked:
+            _remark(cls, marks)
+        if remarked or spec_of(value) is not None or name in cls.actions or name in cls.models:
+            _forget(cls)          # a class rebuilt attribute by attribute (cloudpickle): collect again
 
     def _compile_static_models(cls, models: Mapping[str, ModelSpec], bases: tuple) -> ModelStore:
         inherited = {}
         for base in bases:
-            store = getattr(base, '_class_models', None)
+            store = base._class_models if isinstance(base, BatchMeta) else None
             for entry in store or ():
                 inherited.setdefault(entry.name, entry)
         store = ModelStore()

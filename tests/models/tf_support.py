@@ -1,6 +1,8 @@
 """model_fns for the TFModel tests (this file is what TFModel copies into model_dir), and their data."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import tensorflow as tf
 
@@ -75,3 +77,50 @@ def no_spec_fn(features, labels, mode, params):
 def no_train_op_fn(features, labels, mode, params):
     w = v1.get_variable('w', (N_FEATURES, 1))
     return EstimatorSpec(mode, predictions=tf.matmul(features['x'], w), loss=tf.reduce_sum(w))
+
+
+# --- stand-ins for tf.contrib (gone since TensorFlow 2), used by seed 004's model.py --------------------------
+class HParams(SimpleNamespace):
+    """tf.contrib.training.HParams: hyperparameters as attributes, `add_hparam` to add one."""
+
+    def add_hparam(self, name: str, value) -> None:
+        setattr(self, name, value)
+
+
+def _regularize(weights, regularizer) -> None:
+    if regularizer is not None:
+        v1.add_to_collection(v1.GraphKeys.REGULARIZATION_LOSSES, regularizer(weights))
+
+
+def conv2d(inputs, num_outputs, kernel_size, stride=1, activation_fn=tf.nn.relu, weights_regularizer=None):
+    """tf.contrib.layers.conv2d (SAME padding) on tf.compat.v1.get_variable, so TFModel shares it across modes."""
+    with v1.variable_scope(None, default_name='Conv'):
+        kernel = v1.get_variable('weights', (kernel_size, kernel_size, inputs.shape[-1], num_outputs))
+        bias = v1.get_variable('biases', (num_outputs,), initializer=v1.zeros_initializer())
+        _regularize(kernel, weights_regularizer)
+        out = tf.nn.conv2d(inputs, kernel, stride, 'SAME') + bias
+        return activation_fn(out) if activation_fn is not None else out
+
+
+def max_pool2d(inputs, kernel_size, stride=2):
+    """tf.contrib.layers.max_pool2d (VALID padding)."""
+    return tf.nn.max_pool2d(inputs, kernel_size, stride, 'VALID')
+
+
+def flatten(inputs):
+    """tf.contrib.layers.flatten."""
+    return tf.reshape(inputs, (-1, int(np.prod(inputs.shape[1:]))))
+
+
+def fully_connected(inputs, num_outputs, activation_fn=tf.nn.relu):
+    """tf.contrib.layers.fully_connected on tf.compat.v1.get_variable."""
+    with v1.variable_scope(None, default_name='fully_connected'):
+        weights = v1.get_variable('weights', (inputs.shape[-1], num_outputs))
+        bias = v1.get_variable('biases', (num_outputs,), initializer=v1.zeros_initializer())
+        out = tf.matmul(inputs, weights) + bias
+        return activation_fn(out) if activation_fn is not None else out
+
+
+contrib = SimpleNamespace(layers=SimpleNamespace(conv2d=conv2d, max_pool2d=max_pool2d, flatten=flatten,
+                                                 fully_connected=fully_connected),
+                          training=SimpleNamespace(HParams=HParams))

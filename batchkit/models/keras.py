@@ -41,6 +41,7 @@ class KerasModel(BaseModel):
 
     # --- building ----------------------------------------------------------------------------------------------
     def build(self, *args: Any, **kwargs: Any) -> Any:
+        """Create the compiled Keras model (from the config or `_build`); resume from model_dir or warm start."""
         name = self.config.get('name')
         self.name = name if isinstance(name, str) else type(self).__name__
         self.options = parse_options(self.config, owner=self._what())
@@ -108,6 +109,7 @@ class KerasModel(BaseModel):
     # --- the step counter and checkpoints ---------------------------------------------------------------------
     @property
     def optimizer(self) -> Any:
+        """The Keras model's optimizer."""
         return self.model.optimizer
 
     @property

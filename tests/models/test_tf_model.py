@@ -336,3 +336,39 @@ def test_estimator_spec_and_mode_keys_need_no_tensorflow():
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == 'train', proc.stderr[-1000:]
     assert EstimatorSpec(ModeKeys.EVAL, None, 1.0).loss == 1.0     # tf.estimator's positional order
+
+
+def test_save_to_a_path_and_load_with_build_false(tmp_path):
+    model = make(tmp_path / 'a')
+    train(model, 12)
+    model.save(str(tmp_path / 'saved'))
+    assert sorted(os.listdir(tmp_path / 'saved')) == ['model.ckpt.data-00000-of-00001', 'model.ckpt.index']
+    other = TFModel({'model_fn': ts.classifier_fn, 'params': PARAMS, 'model_dir': str(tmp_path / 'b'),
+                     'build': False, 'load': {'path': str(tmp_path / 'saved')}})
+    assert other.step == 12
+    np.testing.assert_allclose(other.predict({'x': XT})['probabilities'], model.predict({'x': XT})['probabilities'],
+                               rtol=1e-6)
+
+
+def test_tfmodel_in_a_pipeline_under_prefetch_takes_one_step_per_batch(tmp_path):
+    from batchkit import ArrayBatch, B, Dataset, F, V
+
+    class Points(ArrayBatch):
+        components = ('images', 'labels')
+    ds = Dataset(len(X), batch_class=Points, preloaded={'images': X, 'labels': Y})
+    p = (ds.p.init_model('clf', TFModel, 'static', config={'model_fn': ts.classifier_fn, 'params': PARAMS,
+                                                          'model_dir': str(tmp_path), 'save_checkpoints_steps': 50})
+         .init_variable('loss', default=list)
+         .train_model('clf', F(lambda b: {'x': b.images}), B('labels'), save_to=V('loss', mode='a')))
+    p.run(8, n_epochs=2, prefetch=4)
+    model = p.get_model_by_name('clf')
+    assert model.step == len(p.get_variable('loss')) == 80
+    assert model.model_dir.dir.latest().step == 80                 # the end-of-run checkpoint (on_run_end)
+
+
+def test_without_tensorflow_the_import_error_gives_the_pip_command():
+    code = ("import sys; sys.modules['tensorflow'] = None\n"
+            "try:\n    from batchkit.models import TFModel\n"
+            "except ImportError as exc:\n    print(exc)\n")
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert "pip install 'batchkit[tf]'" in proc.stdout, proc.stderr[-1000:]

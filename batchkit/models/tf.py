@@ -50,7 +50,9 @@ class TFModel(BaseModel):
     """A TensorFlow 1 style `model_fn(features, labels, mode, params)` trained and served batch by batch.
 
     Config: `model_fn` (returns an `EstimatorSpec`), `params` (dict or attribute object passed to `model_fn`),
-    `seed` (graph-level seed) and the model_dir options of API.md section 5.
+    `seed` (graph-level seed) and the model_dir options (`model_dir`, `save_checkpoints_steps` or
+    `save_checkpoints_secs`, `keep_checkpoint_max`, `save_summary_steps`, `warm_start_from`). See
+    NOTE [ One graph for all modes ] for how the modes share variables.
 
     >>> import tensorflow as tf                               # doctest: +SKIP
     >>> def model_fn(features, labels, mode, params):         # doctest: +SKIP
@@ -208,20 +210,20 @@ class TFModel(BaseModel):
         value = np.asarray(data)
         expected = holders.shape
         if isinstance(data, dict) or not expected.is_compatible_with(value.shape):
-            shape = sorted(data) if isinstance(data, dict) else value.shape
+            got = f"a dict with keys {sorted(data)}" if isinstance(data, dict) else f"shape {value.shape}"
             raise BatchkitValueError(f"Expected {what} of {self._name} to have shape {tuple(expected.as_list())} "
-                                     f"(None: any size), as the graph was built for. Received: shape {shape}. "
+                                     f"(None: any size), as the graph was built for. Received: {got}. "
                                      f"Feed batches shaped like the first one.")
         feed[holders] = value
 
     def _run(self, mode: str, features: Any, labels: Any = None) -> dict:
+        if mode != ModeKeys.PREDICT and labels is None:
+            raise BatchkitValueError(f"Expected labels for {self._name} in mode {mode!r}. Received: None. "
+                                     f"Call train(features, labels) / test(features, labels).")
         built = self._ensure_mode(mode, features, labels)
         feed: dict = {}
         self._feed(feed, self._features, features, 'features')
         if mode != ModeKeys.PREDICT:
-            if labels is None:
-                raise BatchkitValueError(f"Expected labels for {self._name} in mode {mode!r}. Received: None. "
-                                         f"Call train(features, labels) / test(features, labels).")
             self._feed(feed, self._labels, labels, 'labels')
         return self.session.run(built['fetches'], feed_dict=feed)
 

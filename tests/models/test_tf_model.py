@@ -372,3 +372,18 @@ def test_without_tensorflow_the_import_error_gives_the_pip_command():
             "except ImportError as exc:\n    print(exc)\n")
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert "pip install 'batchkit[tf]'" in proc.stdout, proc.stderr[-1000:]
+
+
+@pytest.mark.parametrize(('call', 'message'), [
+    (lambda m: m.train({'x': X[:4]}, None), r"Expected labels for TFModel\(classifier_fn\) in mode 'train'"),
+    (lambda m: m.test({'x': X[:4]}, None), r"Expected labels for TFModel\(classifier_fn\) in mode 'eval'"),
+    (lambda m: m.train({'x': X[:4]}, {'y': Y[:4]}), r"labels of TFModel\(classifier_fn\) to have shape \(None,\)"
+                                                    r".*Received: a dict with keys \['y'\]"),
+    (lambda m: m.export('nowhere'), r"to have seen a batch before export"),
+])
+def test_more_call_errors(tmp_path, call, message):
+    model = make(tmp_path)
+    if 'dict' in message:
+        train(model, 1)
+    with pytest.raises(BatchkitError, match=message):
+        call(model)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ['DUMP_FORMATS', 'LOAD_FORMATS', 'dump', 'load']
 
-LOAD_FORMATS = ('npz', 'npy', 'csv', 'array')
+LOAD_FORMATS = ('npz', 'npy', 'csv', 'array', 'wfdb')
 DUMP_FORMATS = ('npz', 'npy', 'csv')
 
 _CSV_CACHE: collections.OrderedDict[tuple, '_CsvTable'] = collections.OrderedDict()
@@ -272,8 +272,13 @@ def _load_array(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[st
     return {n: _take_rows(np.asarray(a), positions, 'the given data', n) for n, a in data.items()}
 
 
+def _load_wfdb(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str, np.ndarray]:
+    from .wfdb_format import load_wfdb      # wfdb is optional: imported only when the format is used
+    return load_wfdb(batch, src, names)
+
+
 _LOADERS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
-    'npz': _load_npz, 'npy': _load_npy, 'csv': _load_csv, 'array': _load_array}
+    'npz': _load_npz, 'npy': _load_npy, 'csv': _load_csv, 'array': _load_array, 'wfdb': _load_wfdb}
 
 
 def load(batch: ArrayBatch, src: Any, fmt: str = 'npz', components: str | Sequence[str] | None = None,

@@ -4,9 +4,11 @@ from __future__ import annotations
 from ._inputs import MetricsInputError
 from .base import AGGREGATIONS, Metrics, UnknownMetricError, infmean, infsum
 from .classification import METRICS_ALIASES, ClassificationMetrics
+from .regression import REGRESSION_ALIASES, RegressionMetrics
 from .segmentation import SegmentationMetricsByPixels
 
 __all__ = [
-    'AGGREGATIONS', 'METRICS_ALIASES', 'ClassificationMetrics', 'Metrics', 'MetricsInputError',
+    'AGGREGATIONS', 'METRICS_ALIASES', 'REGRESSION_ALIASES', 'ClassificationMetrics', 'Metrics',
+    'MetricsInputError', 'RegressionMetrics',
     'SegmentationMetricsByPixels', 'UnknownMetricError', 'infmean', 'infsum',
 ]

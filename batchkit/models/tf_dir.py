@@ -52,7 +52,7 @@ class TFModelDir:
     """Checkpoints, TensorBoard summaries and the source copy of one TFModel, in its `model_dir`."""
 
     def __init__(self, model: Any) -> None:
-        self.model = model
+        self.model, self._unsaved = model, False           # _unsaved: trained since the last checkpoint
         self.options = parse_options(model.config, model._name)
         self.dir = ModelDir(self.options, owner=model, name=model._name)
         fn = model.model_fn
@@ -84,6 +84,7 @@ class TFModelDir:
     def save(self, path: str | None = None) -> str:
         """A checkpoint into model_dir (atomic, rotated, signalled), or a Saver checkpoint into the directory `path`."""
         if path is None:
+            self._unsaved = False
             return os.path.join(self.dir.save(self.model.step, self._write).path, PREFIX)
         os.makedirs(path, exist_ok=True)
         return self._write(os.fspath(path))
@@ -102,9 +103,11 @@ class TFModelDir:
 
     def after_train_step(self, step: int, loss: float) -> None:
         """Summaries every save_summary_steps; a checkpoint when the policy asks for one."""
+        self._unsaved = True
         self.dir.summarize(step, {'loss': loss})
         if self.dir.due(step):
             self.dir.save(step, self._write)
+            self._unsaved = False
 
     def after_eval(self, result: dict) -> None:
         """The loss and metrics accumulated so far, at the current step, under `<model_dir>/eval`."""
@@ -113,8 +116,8 @@ class TFModelDir:
 
     def on_run_end(self) -> None:
         """The checkpoint at the end of a run (if the model trained since the last one)."""
-        if ModeKeys.TRAIN in self.model._modes:
-            self.dir.save(self.model.step, self._write)     # a no-op if the latest checkpoint holds this step
+        if self._unsaved:
+            self.save()
 
     def close(self) -> None:
         """The final checkpoint, then close the summary writers."""

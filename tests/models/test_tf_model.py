@@ -389,3 +389,14 @@ def test_more_call_errors(tmp_path, call, message):
         train(model, 1)
     with pytest.raises(BatchkitError, match=message):
         call(model)
+
+
+def test_a_run_that_only_evaluates_writes_no_checkpoint(tmp_path):
+    model = make(tmp_path)
+    model.test({'x': XT}, YT)                                  # builds TRAIN too (NOTE [ Names of optimizer state ])
+    model.on_run_end()
+    assert model.model_dir.dir.latest() is None
+    train(model, 2)
+    model.on_run_end()
+    model.on_run_end()
+    assert [c.step for c in model.model_dir.dir.checkpoints()] == [2]

@@ -70,6 +70,15 @@ class TFBatch(ArrayBatch):
                                                                  input_labels: self.labels})
         return self
 
+    @action(model='basic_model', use_lock="some_model_lock")
+    def train_with_session(self, model_spec):
+        # seed 000's parallel-training example: the session comes from a pipeline variable
+        input_images, input_labels = model_spec[0]
+        optimizer, cost, _ = model_spec[1]
+        session = self.pipeline.get_variable("session")
+        _, loss = session.run([optimizer, cost], feed_dict={input_images: self.images, input_labels: self.labels})
+        return self
+
     @action(model='advanced_model', use_lock='advanced_model_lock')
     def train_advanced(self, model_spec):
         _, self.loss = model_spec['session'].run([model_spec['train_step'], model_spec['cost']], feed_dict={
@@ -98,6 +107,14 @@ def test_static_tf1_graph_trains_under_prefetch_with_use_lock(tf_ds):
     losses = p.get_variable('loss')
     assert np.mean(losses[-5:]) < 0.05 * np.mean(losses[:5])
     assert BUILDS['static'] == 1 and tf.executing_eagerly()
+
+
+def test_session_from_a_pipeline_variable_under_prefetch(tf_ds):
+    _, (_, _, step), session = TFBatch.class_model('basic_model')
+    before = session.run(step)
+    p = tf_ds.p.init_variable("session", session).train_with_session()
+    p.run(20, n_epochs=3, prefetch=4)
+    assert session.run(step) - before == 60
 
 
 def test_dynamic_tf1_graph_built_once_from_the_first_batch_under_prefetch(tf_ds):

@@ -26,7 +26,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .._shipping import check_call_picklable, pickles
+from .._shipping import check_call_picklable, check_main_guard, pickles
 from ..decorators import invoke_action
 from ..errors import (
     BatchkitTypeError,
@@ -39,7 +39,7 @@ from .expressions import evaluate
 from .ops import adopt
 
 __all__ = ['SKIPPED', 'STOPPED', 'Done', 'Engine', 'RemoteEngine', 'RemoteHead', 'engine_kind', 'make_engine', 'make_recipe',
-           'run_ops', 'run_recipe', 'split_head']
+           'run_ops', 'run_recipe', 'split_head', 'unpack']
 
 
 class _Marker:
@@ -234,28 +234,81 @@ class RemoteEngine(Engine):
 
     remote = True
 
+    def submit(self, head: Callable, batch: Any) -> Future:
+        # The batch's state travels, not the batch: its class goes once with the head (NOTE [ Classes by value ]).
+        return super().submit(head, batch if isinstance(batch, Done) else batch.__getstate__())
+
+
+_HEADS: dict[str, 'RemoteHead'] = {}        # in a worker: the heads unpickled so far, by token
+
+
+def _class_blob(batch_class: type) -> bytes | None:
+    """The class pickled by value when a worker process cannot import it (NOTE [ Classes by value ])."""
+    if batch_class.__module__ != '__main__':
+        return None
+    try:
+        import cloudpickle
+    except ImportError:           # a script's __main__ is imported again by spawned workers: by reference works
+        return None
+    return cloudpickle.dumps(batch_class)
+
+
+def _installed_head(token: str, recipe: tuple, batch_class: type | None, blob: bytes | None) -> 'RemoteHead':
+    head = _HEADS.get(token)
+    if head is None:
+        if len(_HEADS) > 16:
+            _HEADS.clear()        # heads of finished runs
+        head = _HEADS[token] = RemoteHead.__new__(RemoteHead)
+        head.recipe, head.batch_class = recipe, batch_class if blob is None else pickle.loads(blob)
+        head.token, head._blob = token, blob
+    return head
+
 
 class RemoteHead:
-    """A picklable callable running a recipe on a batch in a worker process.
+    """A picklable callable running a recipe on a batch's state in a worker process.
 
-    It returns the batch with its generator: `Batch.__getstate__` drops the generator, and the tail must go on
-    drawing from the same stream the head drew from, as it does in-process (NOTE [ Shipping ]).
+    It returns the batch's state with its generator: `Batch.__getstate__` drops the generator, and the tail must
+    go on drawing from the same stream the head drew from, as it does in-process (NOTE [ Shipping ]).
+
+    NOTE [ Classes by value ]
+    Dask (cloudpickle) pickles a class defined in `__main__` by value, and a worker of a Jupyter kernel cannot
+    import the kernel's `__main__` at all. So the class travels once, with the head (by value, with cloudpickle,
+    when it lives in `__main__`), and each batch travels as its state (`__getstate__`), rebuilt in the worker
+    with that class and back here with the consumer's own class. A worker unpickles a head once (cached by the
+    run's token), not once per batch. The class's registries and model store are not in its __dict__ (see
+    NOTE [ Registries ] in batch/base.py), so no lock travels.
     """
 
-    def __init__(self, recipe: tuple) -> None:
-        self.recipe = recipe
+    def __init__(self, recipe: tuple, batch_class: type) -> None:
+        self.recipe, self.batch_class = recipe, batch_class
+        self.token = os.urandom(16).hex()
+        self._blob = _class_blob(batch_class)
 
-    def __call__(self, batch: Any) -> Any:
+    def __reduce__(self) -> tuple:
+        return _installed_head, (self.token, self.recipe, None if self._blob else self.batch_class, self._blob)
+
+    def __call__(self, state: dict) -> Any:
         from ..batch.parallel import mark_worker_process
         mark_worker_process()                  # NOTE [ No pools in workers ] in batch/parallel.py
+        batch = self.batch_class.__new__(self.batch_class)
+        batch.__setstate__(state)
         batch = run_recipe(batch, self.recipe)
         if batch is SKIPPED or batch is STOPPED:
             return batch
         # Pickled here, not by the executor, so that an attribute that cannot travel back is named.
         try:
-            return pickle.dumps((batch, batch._random), protocol=pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps((batch.__getstate__(), batch._random), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             raise _unpicklable_batch(batch, exc) from exc
+
+
+def unpack(shipped: bytes, batch_class: type) -> Any:
+    """A batch back from a worker, rebuilt with this process's class."""
+    state, rng = pickle.loads(shipped)
+    batch = batch_class.__new__(batch_class)
+    batch.__setstate__(state)
+    batch._random = rng
+    return batch
 
 
 def _unpicklable_batch(batch: Any, exc: Exception) -> BatchkitTypeError:
@@ -268,6 +321,7 @@ def _unpicklable_batch(batch: Any, exc: Exception) -> BatchkitTypeError:
 
 def _spawn_pool(n: int) -> ProcessPoolExecutor:
     # 'spawn': forking a process that runs threads (or TensorFlow) can deadlock the child.
+    check_main_guard("a run with target='processes'")
     return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context('spawn'))
 
 

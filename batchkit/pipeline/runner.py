@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -29,6 +28,7 @@ from .prefetch import (
     make_recipe,
     run_ops,
     split_head,
+    unpack,
 )
 from .profile import ProfileInfo
 
@@ -234,7 +234,7 @@ class _Run:
         """The head of each batch in the engine's workers, the tail here, in batch order (NOTE [ Head and tail ])."""
         pipeline, head, tail = self.pipeline, self.head, self.tail
         if engine.remote:
-            submit_head: Any = RemoteHead(self.recipe)
+            submit_head: Any = RemoteHead(self.recipe, pipeline.batch_class)
         else:
             def submit_head(batch: Any) -> Any:
                 return run_ops(head, batch, pipeline)
@@ -268,10 +268,9 @@ class _Run:
 
     def _returned(self, shipped: bytes, position: int) -> Any:
         """A batch back from another process, attached to this run again, with the generator its head used."""
-        batch, rng = pickle.loads(shipped)
+        batch = unpack(shipped, self.pipeline.batch_class)
         batch._attach(self.pipeline, self.info, position, self.locks)
         batch._dataset = self.pipeline.dataset
-        batch._random = rng
         return batch
 
     def _make_bar(self) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 from ._inputs import MetricsInputError
 from .base import AGGREGATIONS, Metrics, UnknownMetricError, infmean, infsum
 from .classification import METRICS_ALIASES, ClassificationMetrics
+from .instances import SegmentationMetricsByInstances
 from .regression import REGRESSION_ALIASES, RegressionMetrics
 from .segmentation import SegmentationMetricsByPixels
 
 __all__ = [
     'AGGREGATIONS', 'METRICS_ALIASES', 'REGRESSION_ALIASES', 'ClassificationMetrics', 'Metrics',
     'MetricsInputError', 'RegressionMetrics',
-    'SegmentationMetricsByPixels', 'UnknownMetricError', 'infmean', 'infsum',
+    'SegmentationMetricsByInstances', 'SegmentationMetricsByPixels', 'UnknownMetricError', 'infmean', 'infsum',
 ]

@@ -114,3 +114,10 @@ def test_bad_settings_raise() -> None:
     b = SegmentationMetricsByInstances(np.ones((1, 3), int), np.ones((1, 3), int), fmt='labels', iot=0.7)
     with pytest.raises(BatchkitValueError, match='same settings'):
         a + b
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    import batchkit.metrics.instances as module
+    assert doctest.testmod(module).failed == 0

@@ -179,3 +179,10 @@ def test_aliases_and_attribute_access() -> None:
 def test_bad_inputs_raise_errors_that_say_what_to_do(make, error, message) -> None:
     with pytest.raises(error, match=message):
         make()
+
+
+def test_the_docstring_examples_run() -> None:
+    import doctest
+
+    import batchkit.metrics.regression as module
+    assert doctest.testmod(module).failed == 0

@@ -102,3 +102,15 @@ def test_importing_batchkit_does_not_import_the_metrics() -> None:
             'Dataset.from_arrays(y=[1, 0]).p.gather_metrics("classification", targets=[1], predictions=[1]); '
             'assert "batchkit.metrics" in sys.modules')
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_the_step_runs_in_the_tail_under_prefetch() -> None:
+    from batchkit.pipeline.builtins import BUILTINS
+    from batchkit.pipeline.prefetch import split_head
+    pipeline = Dataset.from_arrays(y=Y, p=P).p
+    op = BUILTINS['gather_metrics'].compile(pipeline, 'classification', targets=B('y'), predictions=B('p'),
+                                            fmt='labels', num_classes=4)
+    for remote in (False, True):
+        lead, head, tail = split_head([op], remote=remote)
+        assert (lead, head, tail) == ([], [], [op])
+

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -121,3 +122,15 @@ def test_the_docstring_examples_run() -> None:
 
     import batchkit.metrics.instances as module
     assert doctest.testmod(module).failed == 0
+
+
+def test_without_scipy_the_own_labelling_gives_the_same_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(9)
+    t, p = rng.integers(0, 3, (4, 10, 12)), rng.integers(0, 3, (4, 10, 12))
+    want = SegmentationMetricsByInstances(t, p, fmt='labels', num_classes=3)._confusion
+    monkeypatch.setitem(sys.modules, 'scipy', None)          # `from scipy import ndimage` now fails
+    with pytest.raises(ImportError):
+        from scipy import ndimage  # noqa: F401
+    got = SegmentationMetricsByInstances(t, p, fmt='labels', num_classes=3)._confusion
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got, reference_counts(t, p, 3, 0.5, True))

@@ -37,6 +37,14 @@ class Dataset:
             raise BatchkitTypeError(f"Expected `batch_class` to be a Batch subclass. Received: {batch_class!r}")
         self.index = index.as_root() if isinstance(index, DatasetIndex) else DatasetIndex(index)
         self.batch_class = batch_class
+        preloaded = _normalize_preloaded(preloaded, batch_class)
+        if isinstance(preloaded, dict) and preloaded and not set(preloaded) & set(batch_class.components or ()):
+            ids = self.index._pos_map()
+            if all(isinstance(k, (int, str, np.integer)) and k in ids for k in preloaded):
+                raise BatchkitValueError(
+                    "Expected `preloaded` keyed by component name, each value holding one row per item, e.g. "
+                    f"{{'images': X}}. Received: a dict keyed by item ids {list(preloaded)[:5]}. Stack the rows: "
+                    "{'name': np.stack([d[i] for i in ids])}.")
         self.preloaded = preloaded
         if preloaded is not None:
             batch_class.check_preloaded(preloaded, len(self.index))
@@ -77,7 +85,20 @@ class Dataset:
         return f'{type(self).__name__}({len(self)} items, batch_class={self.batch_class.__name__})'
 
     def create_subset(self, index: DatasetIndex) -> 'Dataset':
-        """A dataset over `index` (a subset of this one's) sharing the batch class and the preloaded data."""
+        """A dataset over the items of `index` (ids of this dataset) sharing the batch class and the preloaded data.
+
+        Items are found by id, so `create_subset(DatasetIndex(['c']))` holds the row of item 'c'.
+        """
+        if not isinstance(index, DatasetIndex):
+            raise BatchkitTypeError(f"Expected `index` to be a DatasetIndex of ids of this dataset. "
+                                    f"Received: {type(index).__name__} {index!r:.80}. Wrap ids as DatasetIndex(ids).")
+        missing = [i for i in index.indices.tolist() if i not in self.index._pos_map()]
+        if missing:
+            raise BatchkitValueError(f"Expected ids of this dataset's items. Received: ids {missing[:5]} "
+                                     f"({len(missing)} in all) that it does not have.")
+        return self._subset(self.index.subset_by_ids(index.indices))
+
+    def _subset(self, index: DatasetIndex) -> 'Dataset':
         sub = type(self).__new__(type(self))
         sub.__dict__.update(self.__dict__)
         sub.index = index
@@ -92,7 +113,7 @@ class Dataset:
         >>> len(ds.train), len(ds.test)
         (8, 2)
         """
-        parts = [self.create_subset(self.index.create_subset(p)) for p in self.index.split_positions(shares, shuffle)]
+        parts = [self._subset(self.index.create_subset(p)) for p in self.index.split_positions(shares, shuffle)]
         self.train, self.test = parts[0], parts[1] if len(parts) > 1 else None
         self.validation = parts[2] if len(parts) > 2 else None
 
@@ -106,10 +127,14 @@ class Dataset:
         rng = make_rng(shuffle)
         order = np.arange(len(self)) if rng is None else rng.permutation(len(self))
         folds = np.array_split(order, n_splits)
+        k = n_splits
+        while f'cv{k}' in self.__dict__:          # folds of an earlier cv_split with more splits
+            delattr(self, f'cv{k}')
+            k += 1
         for k in range(n_splits):
-            fold = self.create_subset(self.index)
-            fold.train = self.create_subset(self.index.create_subset(np.concatenate(folds[:k] + folds[k + 1:])))
-            fold.test = self.create_subset(self.index.create_subset(folds[k]))
+            fold = self._subset(self.index)
+            fold.train = self._subset(self.index.create_subset(np.concatenate(folds[:k] + folds[k + 1:])))
+            fold.test = self._subset(self.index.create_subset(folds[k]))
             setattr(self, f'cv{k}', fold)
 
     # --- batches -------------------------------------------------------------------------------------------
@@ -151,3 +176,23 @@ class Dataset:
         from .pipeline.pipeline import Pipeline
 
         return Pipeline(dataset=self, config=config)
+
+
+def _normalize_preloaded(preloaded: Any, batch_class: type) -> Any:
+    """`preloaded` as a dict or tuple of whole-dataset data: a DataFrame by column, a bare array for one component."""
+    if preloaded is None or isinstance(preloaded, (dict, tuple, list)) or hasattr(preloaded, 'keys') and \
+            hasattr(preloaded, '__getitem__') and not type(preloaded).__module__.startswith('pandas'):
+        return preloaded
+    # pandas is never imported here: a DataFrame is recognized by its module and its columns
+    if type(preloaded).__module__.startswith('pandas') and hasattr(preloaded, 'columns'):
+        return {str(c): preloaded[c].to_numpy() for c in preloaded.columns}
+    components = batch_class.components
+    if isinstance(preloaded, np.ndarray):
+        if components is not None and len(components) == 1:
+            return {components[0]: preloaded}
+        raise BatchkitValueError(
+            f"Expected a bare array as `preloaded` only for a batch class with one component. Received: an array "
+            f"for {batch_class.__name__} with components {components}. Pass a dict such as {{'images': X}}.")
+    raise BatchkitTypeError(
+        "Expected `preloaded` to be a dict of arrays, a tuple of arrays (one per component), a pandas DataFrame "
+        f"or an array (for a one-component class). Received: {type(preloaded).__name__} {preloaded!r:.60}")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import wrapt
 
 from .errors import BatchkitTypeError, BatchkitValueError
@@ -78,7 +79,11 @@ def _check_lock_options(use_lock: Any, lock_timeout: Any) -> None:
     if use_lock is not None and not isinstance(use_lock, (bool, str)):
         raise BatchkitTypeError(
             f"Expected `use_lock` to be True, False or a lock name (str). Received: use_lock={use_lock!r}")
-    if lock_timeout is not None and (not isinstance(lock_timeout, (int, float)) or lock_timeout <= 0):
+    if lock_timeout is not None and (isinstance(lock_timeout, (bool, np.bool_))
+                                     or not isinstance(lock_timeout, (int, float, np.integer, np.floating))):
+        raise BatchkitTypeError(f"Expected `lock_timeout` to be a positive number of seconds or None. "
+                                f"Received: lock_timeout={lock_timeout!r} of type {type(lock_timeout).__name__}")
+    if lock_timeout is not None and lock_timeout <= 0:
         raise BatchkitValueError(
             f"Expected `lock_timeout` to be a positive number of seconds or None. Received: lock_timeout={lock_timeout!r}")
 

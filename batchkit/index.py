@@ -28,8 +28,10 @@ def make_rng(shuffle: Any) -> np.random.Generator | None:
     """A Generator for `shuffle` (True, an int seed or a Generator), or None for no shuffling."""
     if shuffle is False or shuffle is None:
         return None
-    if shuffle is True:
+    if shuffle is True or shuffle is np.True_:
         return np.random.default_rng()
+    if shuffle is np.False_:
+        return None
     if isinstance(shuffle, (int, np.integer)):
         if shuffle < 0:
             raise BatchkitValueError(f"Expected `shuffle` seed to be a non-negative int. Received: shuffle={shuffle}")
@@ -183,13 +185,17 @@ class DatasetIndex:
         if isinstance(index, (bool, np.bool_)):
             raise BatchkitTypeError(f"Expected an int size or an array of ids. Received: {index!r}")
         if isinstance(index, (int, np.integer)):
-            if index < 0:
-                raise BatchkitValueError(f"Expected a non-negative dataset size. Received: {index}")
+            if index < 1:
+                raise BatchkitValueError(f"Expected a positive dataset size (an empty index has no batch to give). "
+                                         f"Received: {index}")
             return np.arange(int(index))
         if isinstance(index, (str, bytes)) or not isinstance(index, (Sequence, np.ndarray, range)):
             raise BatchkitTypeError(
                 f"Expected an int size or a 1-D list/array of ids. Received: {type(index).__name__} {index!r:.80}")
         ids = np.asarray(index)
+        if len(ids) == 0:
+            raise BatchkitValueError("Expected at least one id. Received: an empty list of ids. "
+                                     "An empty index has no batch to give; pass the ids of the dataset's items.")
         if ids.ndim != 1:
             raise BatchkitValueError(f"Expected a 1-D array of ids. Received: an array of shape {ids.shape}")
         if len(np.unique(ids)) != len(ids):
@@ -237,10 +243,14 @@ class DatasetIndex:
     def __repr__(self) -> str:
         return f'{type(self).__name__}({len(self)} items: {self._indices[:5].tolist()}{"..." if len(self) > 5 else ""})'
 
-    def get_pos(self, ids: Any) -> np.ndarray:
-        """Positions (in this index) of the given ids."""
+    def _pos_map(self) -> dict:
         if self._pos_of is None:
             self._pos_of = {k: i for i, k in enumerate(self._indices.tolist())}
+        return self._pos_of
+
+    def get_pos(self, ids: Any) -> np.ndarray:
+        """Positions (in this index) of the given ids."""
+        self._pos_map()
         single = np.ndim(ids) == 0
         try:
             pos = [self._pos_of[i] for i in np.atleast_1d(ids).tolist()]
@@ -250,7 +260,16 @@ class DatasetIndex:
 
     def create_subset(self, positions: Any) -> 'DatasetIndex':
         """A subset of this index: the items at `positions` (positions in this index, not ids)."""
-        return self._subset_of(self, np.asarray(positions, dtype=np.intp))
+        pos = np.asarray(positions)
+        if pos.dtype == bool or not (pos.size == 0 or np.issubdtype(pos.dtype, np.integer)) or pos.ndim != 1:
+            raise BatchkitTypeError(
+                f"Expected `positions` to be a 1-D list/array of int positions in this index (0 to {len(self) - 1}). "
+                f"Received: {positions!r:.80}. To select by id, use subset_by_ids(ids).")
+        if pos.size and (pos.min() < -len(self) or pos.max() >= len(self)):
+            raise BatchkitValueError(
+                f"Expected positions from 0 to {len(self) - 1} (the index has {len(self)} items). "
+                f"Received: {pos[(pos < -len(self)) | (pos >= len(self))][:5].tolist()}.")
+        return self._subset_of(self, pos.astype(np.intp))
 
     def subset_by_ids(self, ids: Iterable) -> 'DatasetIndex':
         """A subset of this index: the items with the given ids."""
@@ -270,6 +289,11 @@ class DatasetIndex:
         n = len(self)
         order = np.arange(n) if rng is None else rng.permutation(n)
         bounds = np.round(np.cumsum([0, *shares]) * n).astype(int).clip(0, n)
+        sizes = np.diff(bounds).tolist()
+        if 0 in sizes:
+            raise BatchkitValueError(
+                f"Expected every part of the split to hold at least one item. Received: shares={shares} of {n} "
+                f"items, which give parts of sizes {sizes}. Use a larger dataset or shares that give each part an item.")
         return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def gen_batch(self, batch_size: int, n_epochs: Any = DEFAULT, n_iters: int | None = None, shuffle: Any = False,
@@ -321,7 +345,16 @@ class FilesIndex(DatasetIndex):
             return
         if path is None:
             raise BatchkitValueError("Expected `path`: a glob pattern or a list of them. Received: path=None")
-        patterns = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+        if isinstance(path, (str, os.PathLike)):
+            patterns = [path]
+        elif isinstance(path, (list, tuple)) and all(isinstance(p, (str, os.PathLike)) for p in path):
+            patterns = list(path)
+        else:
+            raise BatchkitTypeError("Expected `path` to be a glob pattern (str or os.PathLike) or a list of them. "
+                                    f"Received: path={path!r:.80} of type {type(path).__name__}.")
+        if not patterns:
+            raise BatchkitValueError("Expected `path` to hold at least one glob pattern. Received: path=[]. "
+                                     "Pass a pattern such as 'data/*.npz'.")
         paths: dict[str, str] = {}
         for pattern in patterns:
             found = [p for p in glob.glob(os.fspath(pattern)) if os.path.isdir(p) == bool(dirs)]

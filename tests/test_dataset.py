@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from batchkit import ArrayBatch, Batch, BatchkitError, Dataset
+from batchkit import ArrayBatch, Batch, BatchkitError, Dataset, DatasetIndex
 
 TEN_BY_3 = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
 
@@ -72,7 +72,7 @@ def test_from_arrays_batch_class(image_batch_class):
      r"component 'images' to have one entry per dataset item \(10\). Received: 9"),
     (lambda: Dataset(10, batch_class=dict), TypeError, r'`batch_class` to be a Batch subclass.*dict'),
     (lambda: Dataset(10, batch_class=Batch(3)), TypeError, r'`batch_class` to be a Batch subclass'),
-    (lambda: Dataset(-1), ValueError, r'non-negative'),
+    (lambda: Dataset(-1), ValueError, r'positive dataset size.*-1'),
 ], ids=['unequal-lengths', 'no-arrays', 'preloaded-length', 'not-a-batch-class', 'batch-instance', 'negative'])
 def test_dataset_errors(call, error, regex):
     with pytest.raises(error, match=regex) as info:
@@ -283,3 +283,50 @@ def test_next_batch_on_split_subsets_are_independent(image_ds):
     assert image_ds.train.next_batch(2).indices.tolist() == [0, 1]
     assert image_ds.test.next_batch(2).indices.tolist() == [5, 6]
     assert image_ds.train.next_batch(2).indices.tolist() == [2, 3]
+
+
+class _OneBatch(ArrayBatch):
+    components = ('x',)
+
+
+def test_create_subset_reads_rows_by_id():
+    ds = Dataset(DatasetIndex(['a', 'b', 'c']), _OneBatch, preloaded=(np.array([10, 20, 30]),))
+    sub = ds.create_subset(DatasetIndex(['c', 'a']))
+    assert next(sub.gen_batch(2)).x.tolist() == [30, 10]
+    assert sub.create_subset(DatasetIndex(['a'])).indices.tolist() == ['a']
+
+
+def test_cv_split_forgets_folds_of_an_earlier_split():
+    ds = Dataset(12)
+    ds.cv_split(4)
+    ds.cv_split(3)
+    assert [hasattr(ds, f'cv{k}') for k in range(5)] == [True, True, True, False, False]
+
+
+def test_preloaded_bare_array_fills_a_one_component_class():
+    ds = Dataset(3, _OneBatch, preloaded=np.array([5, 6, 7]))
+    assert next(ds.gen_batch(3)).x.tolist() == [5, 6, 7]
+
+
+def test_preloaded_dataframe_gives_components_by_column():
+    import pandas as pd
+
+    frame = pd.DataFrame({'x': [1, 2, 3], 'y': [4.0, 5.0, 6.0]})
+    batch = next(Dataset(3, ArrayBatch, preloaded=frame).gen_batch(2))
+    assert batch.x.tolist() == [1, 2] and batch.y.tolist() == [4.0, 5.0]
+
+
+@pytest.mark.parametrize('call, error, regex', [
+    (lambda: Dataset(DatasetIndex(['a', 'b']), _OneBatch).create_subset(DatasetIndex(['z'])), ValueError,
+     r"ids of this dataset's items. Received: ids \['z'\]"),
+    (lambda: Dataset(3, _OneBatch).create_subset([0, 1]), TypeError, r'DatasetIndex of ids'),
+    (lambda: Dataset(3, ArrayBatch, preloaded=np.arange(3)), ValueError, r'bare array .*one component'),
+    (lambda: Dataset(3, _OneBatch, preloaded={1, 2, 3}), TypeError,
+     r'a dict of arrays, a tuple of arrays .*a pandas DataFrame.*Received: set'),
+    (lambda: Dataset(DatasetIndex(['a', 'b']), _OneBatch, preloaded={'a': np.zeros(3), 'b': np.ones(3)}),
+     ValueError, r"keyed by component name.*Received: a dict keyed by item ids \['a', 'b'\]"),
+], ids=['subset-unknown-id', 'subset-not-index', 'bare-array-many-components', 'set', 'dict-by-id'])
+def test_subset_and_preloaded_errors(call, error, regex):
+    with pytest.raises(error, match=regex) as info:
+        call()
+    assert isinstance(info.value, BatchkitError)

@@ -465,7 +465,7 @@ def _fn(self):
                                                   r'Received: use_lock=1'),
     (lambda: action(use_lock=['a'])(_fn), TypeError, r"use_lock=\['a'\]"),
     (lambda: action(use_lock=True, lock_timeout=0)(_fn), ValueError, r'`lock_timeout` to be a positive number'),
-    (lambda: action(lock_timeout='1')(_fn), ValueError, r"lock_timeout='1'"),
+    (lambda: action(lock_timeout='1')(_fn), TypeError, r"lock_timeout='1' of type str"),
     (lambda: action(model=3)(_fn), TypeError, r'`model` to be a model name \(str\). Received: model=3'),
     (lambda: action(3), TypeError, r'@action to decorate a function'),
     (lambda: model(mode='bogus')(_fn), ValueError, r"`mode` to be one of \('static', 'dynamic'\). "

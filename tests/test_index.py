@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchkit import BatchkitError, BatchkitKeyError, Dataset, DatasetIndex, FilesIndex
+from batchkit.errors import BatchkitValueError
 from batchkit.index import BatchPlan
 
 TEN_BY_3 = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
@@ -31,8 +32,9 @@ def test_index_from_int():
     assert ix.indices.tolist() == list(range(10))
 
 
-def test_index_from_zero_is_empty():
-    assert len(DatasetIndex(0)) == 0
+def test_index_from_zero_is_an_error():
+    with pytest.raises(BatchkitValueError, match=r'positive dataset size.*Received: 0'):
+        DatasetIndex(0)
 
 
 @pytest.mark.parametrize('ids', [
@@ -67,7 +69,7 @@ def test_index_from_index_keeps_ids_and_positions():
 
 
 @pytest.mark.parametrize(('index', 'error', 'regex'), [
-    (-1, ValueError, r'non-negative.*Received: -1'),
+    (-1, ValueError, r'positive dataset size.*Received: -1'),
     (np.zeros((2, 3)), ValueError, r'1-D.*\(2, 3\)'),
     ([[1, 2], [3, 4]], ValueError, r'1-D.*\(2, 2\)'),
     ([1, 2, 2, 3], ValueError, r'unique.*\[2\]'),
@@ -465,3 +467,22 @@ def test_index_next_batch_state_is_the_index_own(tmp_path):
     fx = FilesIndex(path=str(tmp_path / '*.npz'))
     assert fx.next_batch(1).indices.tolist() == ['a.npz']
     assert pickle.loads(pickle.dumps(fx)).get_fullpath('b.npz') == str(tmp_path / 'b.npz')
+
+
+@pytest.mark.parametrize('call, error, regex', [
+    (lambda: DatasetIndex([]), ValueError, r'at least one id. Received: an empty list'),
+    (lambda: FilesIndex(path=[]), ValueError, r'at least one glob pattern. Received: path=\[\]'),
+    (lambda: FilesIndex(path=1), TypeError, r'`path` to be a glob pattern .*Received: path=1 of type int'),
+    (lambda: FilesIndex(path=5), TypeError, r'Received: path=5 of type int'),
+    (lambda: FilesIndex(path=[None]), TypeError, r'Received: path=\[None\] of type list'),
+    (lambda: DatasetIndex(5).create_subset(['a']), TypeError, r"int positions in this index \(0 to 4\). "
+                                                              r"Received: \['a'\]"),
+    (lambda: DatasetIndex(5).create_subset([7]), ValueError, r'positions from 0 to 4 .*Received: \[7\]'),
+    (lambda: Dataset(1).split([0.5, 0.3, 0.2]), ValueError, r'shares=\[0.5, 0.3, 0.2\] of 1 items.*sizes \[0, 1, 0\]'),
+    (lambda: Dataset(3).split(0.1), ValueError, r'sizes \[0, 3\]'),
+], ids=['empty-ids', 'files-empty', 'files-int', 'files-5', 'files-none', 'subset-str', 'subset-out-of-range',
+        'split-empty-part', 'split-empty-train'])
+def test_built_wrong_is_a_clear_error(call, error, regex):
+    with pytest.raises(error, match=regex) as info:
+        call()
+    assert isinstance(info.value, BatchkitError)

@@ -376,6 +376,15 @@ def _write_csv(dst: str, batch: ArrayBatch, values: dict[str, Any]) -> None:
             f.write(buf.getvalue())      # one write of whole lines
 
 
+def _make_dirs(directory: str, dst: str) -> None:
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise BatchkitValueError(f"Expected `dst` under a directory that can be created or written to. Received: "
+                                 f"dst={dst!r}: {exc.strerror} ({type(exc).__name__}) at {exc.filename!r}. "
+                                 "Pass a path whose parents are directories you can write to.") from exc
+
+
 def dump(batch: ArrayBatch, dst: Any, fmt: str = 'npz', components: str | Sequence[str] | None = None,
          **kwargs: Any) -> ArrayBatch:
     """Write the batch: one `{id}.npz` / `{id}.npy` per item into directory `dst`, or rows appended to csv `dst`.
@@ -396,14 +405,14 @@ def dump(batch: ArrayBatch, dst: Any, fmt: str = 'npz', components: str | Sequen
             example = os.path.join(dst, 'items.csv')
             raise BatchkitValueError(f"Expected `dst` to be a csv file to append rows to (fmt='csv'). Received: "
                                      f"{dst!r}, a directory. Pass a file path such as {example!r}.")
-        os.makedirs(os.path.dirname(dst) or '.', exist_ok=True)
+        _make_dirs(os.path.dirname(dst) or '.', dst)
         _write_csv(dst, batch, values)
         return batch
     if os.path.exists(dst) and not os.path.isdir(dst):
         raise BatchkitValueError(f"Expected `dst` to be a directory for one {fmt} file per item (fmt={fmt!r}). "
                                  f"Received: {dst!r}, an existing file. Pass a directory, or fmt='csv' to append "
                                  "rows to a file.")
-    os.makedirs(dst, exist_ok=True)
+    _make_dirs(dst, dst)
     for i, id_ in enumerate(batch.indices.tolist()):
         item = {n: np.asarray(v[i]) for n, v in values.items()}
         if fmt == 'npz':

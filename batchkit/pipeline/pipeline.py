@@ -370,7 +370,7 @@ class Pipeline:
         def start() -> Iterator['Batch']:
             from .runner import RunOptions, iterate
             opts = RunOptions.make(batch_size, n_epochs, n_iters, shuffle, drop_last,
-                                   forever=n_epochs is None and n_iters is None, **options)
+                                   _forever=n_epochs is None and n_iters is None, **options)
             return iterate(self, opts)
         return self._next_batch.next(key, start)
 

@@ -13,7 +13,7 @@ import numpy as np
 from .. import signals
 from .._naming import suggest
 from ..batch.base import RunInfo
-from ..errors import BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline
+from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline
 from ..index import DEFAULT, BatchPlan, DatasetIndex
 from ..locks import LockRegistry
 from .builtins import BUILTINS
@@ -37,8 +37,12 @@ __all__ = ['RunOptions', 'iterate']
 logger = logging.getLogger('batchkit')
 
 
+_INTERNAL = frozenset({'forever', 'resets'})     # fields make() sets; never run options a user passes
+
+
 @dataclass
 class RunOptions:
+    """The options of one run (see Pipeline.run); `forever` and `resets` are internal, set by `make`."""
     batch_size: int
     n_epochs: Any = DEFAULT
     n_iters: int | None = None
@@ -59,15 +63,25 @@ class RunOptions:
 
     @classmethod
     def make(cls, batch_size: int, n_epochs: Any, n_iters: Any, shuffle: Any, drop_last: bool,
-             **options: Any) -> 'RunOptions':
-        known = {f.name for f in fields(cls)}
+             *, _forever: bool = False, **options: Any) -> 'RunOptions':
+        """Checked run options; `_forever` (next_batch only) makes a plan without end."""
+        forever = bool(_forever)
+        known = {f.name for f in fields(cls)} - _INTERNAL
         for name in options:
             if name not in known:
                 raise BatchkitTypeError(f"Expected run options among {sorted(known)}. Received: {name!r}."
                                         f"{suggest(name, known)}")
-        opts = cls(batch_size, n_epochs, n_iters, shuffle, drop_last, **options)
-        if isinstance(opts.prefetch, bool) or not isinstance(opts.prefetch, int) or opts.prefetch < 0:
+        opts = cls(batch_size, n_epochs, n_iters, shuffle, drop_last, **options, forever=forever)
+        if isinstance(opts.prefetch, (bool, np.bool_)) or not isinstance(opts.prefetch, (int, np.integer)):
+            raise BatchkitTypeError(f"Expected `prefetch` to be a non-negative int. Received: prefetch={opts.prefetch!r} "
+                                    f"of type {type(opts.prefetch).__name__}")
+        if opts.prefetch < 0:
             raise BatchkitValueError(f"Expected `prefetch` to be a non-negative int. Received: prefetch={opts.prefetch!r}")
+        opts.prefetch = int(opts.prefetch)
+        if isinstance(opts.shuffle, np.bool_):
+            opts.shuffle = bool(opts.shuffle)
+        if isinstance(opts.drop_last, np.bool_):
+            opts.drop_last = bool(opts.drop_last)
         seed = opts.seed
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise (BatchkitValueError if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
@@ -135,6 +149,11 @@ class _Run:
         self.ops = {section: self._timed(_compile(pipeline, section), section) for section in ('before', 'main', 'after')}
         # Split and check now, so that a wrong option or an argument that does not pickle fails before any batch.
         kind = engine_kind(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)
+        executor = opts.executor
+        if executor is not None and (getattr(executor, '_shutdown', False) is True
+                                     or getattr(executor, '_shutdown_thread', False) is True):
+            raise BatchkitRuntimeError(f"Expected `executor` to accept work. Received: a {type(executor).__name__} "
+                                       "that was shut down. Pass an executor that is still open.")
         self.lead, self.head, self.tail = split_head(self.ops['main'], kind == 'remote')
         self.recipe = make_recipe(self.head, pipeline.batch_class) if kind == 'remote' else None
 

@@ -341,3 +341,15 @@ def test_dump_refuses_object_arrays(tmp_path):
     with pytest.raises(BatchkitValueError, match="'obj' of dtype object"):
         batches(ds)[0].dump(str(tmp_path))
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize('dst, fmt, cause', [
+    ('blocker/sub', 'npz', 'NotADirectoryError'),
+    ('blocker/sub.csv', 'csv', 'FileExistsError|NotADirectoryError'),
+], ids=['npz-under-a-file', 'csv-under-a-file'])
+def test_dump_to_an_unwritable_path_is_a_clear_error(batch, tmp_path, dst, fmt, cause):
+    (tmp_path / 'blocker').write_text('a file, not a directory')
+    batch.images = np.zeros((len(batch), 2))
+    with pytest.raises(ValueError, match=rf"Expected `dst` under a directory .*Received: dst=.*({cause})") as info:
+        batch.dump(str(tmp_path / dst), fmt)
+    assert isinstance(info.value, BatchkitError)

@@ -1,0 +1,72 @@
+"""Run options: wrong types raise the TypeError branch, numpy scalars pass, internal fields are not options."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from batchkit import ArrayBatch, BatchkitError, Dataset, action
+
+
+class OptBatch(ArrayBatch):
+    components = ('x',)
+
+    @action
+    def double(self):
+        self.x = self.x * 2
+        return self
+
+
+@pytest.fixture
+def pipeline():
+    return Dataset(10, OptBatch, preloaded=(np.arange(10),)).p.double()
+
+
+@pytest.mark.parametrize('options, error, regex', [
+    ({'prefetch': '2'}, TypeError, r"`prefetch` to be a non-negative int. Received: prefetch='2' of type str"),
+    ({'prefetch': 2.0}, TypeError, r"Received: prefetch=2.0 of type float"),
+    ({'prefetch': -1}, ValueError, r"`prefetch` to be a non-negative int. Received: prefetch=-1"),
+    ({'forever': True}, TypeError, r"Expected run options among .*Received: 'forever'"),
+    ({'resets': ('models',)}, TypeError, r"Expected run options among .*Received: 'resets'"),
+], ids=['prefetch-str', 'prefetch-float', 'prefetch-negative', 'forever', 'resets'])
+def test_run_option_errors(pipeline, options, error, regex):
+    with pytest.raises(error, match=regex) as info:
+        pipeline.run(2, **options)
+    assert isinstance(info.value, BatchkitError)
+
+
+def test_unknown_option_lists_only_real_options(pipeline):
+    with pytest.raises(TypeError) as info:
+        pipeline.run(2, bogus=1)
+    listed = str(info.value).split('Received')[0]
+    assert 'prefetch' in listed and 'forever' not in listed and 'resets' not in listed
+
+
+def test_forever_does_not_bypass_the_never_stop_check(pipeline):
+    with pytest.raises(ValueError, match='never stop'):
+        pipeline.gen_batch(2, n_epochs=None)
+    with pytest.raises(TypeError, match="Received: 'forever'"):
+        pipeline.gen_batch(2, n_epochs=None, forever=True)
+
+
+@pytest.mark.parametrize('options', [{'prefetch': np.int64(2)}, {'shuffle': np.bool_(True)},
+                                     {'drop_last': np.bool_(True)}, {'shuffle': np.int32(3)}],
+                         ids=['prefetch-np-int', 'shuffle-np-bool', 'drop-last-np-bool', 'shuffle-np-seed'])
+def test_numpy_scalars_are_accepted(pipeline, options):
+    batches = list(pipeline.gen_batch(3, **options))
+    total = sorted(np.concatenate([b.x for b in batches]).tolist())
+    expected = [2 * i for i in range(10)]
+    if options.get('drop_last'):
+        assert len(total) == 9 and set(total) <= set(expected)
+    else:
+        assert total == expected
+
+
+def test_shut_down_executor_is_a_clear_error(pipeline):
+    executor = ThreadPoolExecutor(2)
+    executor.shutdown()
+    with pytest.raises(RuntimeError, match='Expected `executor` to accept work. Received: a ThreadPoolExecutor '
+                                           'that was shut down') as info:
+        pipeline.run(2, prefetch=1, executor=executor)
+    assert isinstance(info.value, BatchkitError)

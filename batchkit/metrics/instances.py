@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import BatchkitValueError
 from ._inputs import to_item_labels
-from .classification import ClassificationMetrics
+from .classification import ClassificationMetrics, _divide
 
 __all__ = ['SegmentationMetricsByInstances', 'label_components']
 
@@ -173,7 +173,6 @@ class SegmentationMetricsByInstances(ClassificationMetrics):
         """tp / (tp + fp + fn) per item over the classes (BatchFlow's), or per class with multiclass=None."""
         multiclass = self._check_options(multiclass, when_zero, kwargs)
         when_zero = (0, 1) if when_zero is None else when_zero
-        from .classification import _divide
         if multiclass is None or label is not None:
             labels, scalar = self._selection(label, None)
             value = _divide(self._per_class('true_positive')[:, labels], self._per_class('total')[:, labels],

@@ -222,8 +222,7 @@ class RegressionMetrics(Metrics):
     def _merge_key(self) -> tuple:
         return ('multi', self.multi, 'n_outputs', self.n_outputs)
 
-    def _merge(self, other: Metrics) -> None:
-        assert isinstance(other, RegressionMetrics)
+    def _merge(self, other: Any) -> None:     # a RegressionMetrics: checked by append
         mine, theirs = (self._weight, *self._targets), (other._weight, *other._targets)
         self._targets = _merge_centered(mine, theirs)
         self._errors = _merge_centered((self._weight, *self._errors), (other._weight, *other._errors))

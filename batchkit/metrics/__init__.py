@@ -9,7 +9,7 @@ from .regression import REGRESSION_ALIASES, RegressionMetrics
 from .segmentation import SegmentationMetricsByPixels
 
 __all__ = [
-    'AGGREGATIONS', 'METRICS_ALIASES', 'REGRESSION_ALIASES', 'ClassificationMetrics', 'Metrics',
-    'MetricsInputError', 'RegressionMetrics',
-    'SegmentationMetricsByInstances', 'SegmentationMetricsByPixels', 'UnknownMetricError', 'infmean', 'infsum',
+    'AGGREGATIONS', 'ClassificationMetrics', 'METRICS_ALIASES', 'Metrics', 'MetricsInputError',
+    'REGRESSION_ALIASES', 'RegressionMetrics', 'SegmentationMetricsByInstances', 'SegmentationMetricsByPixels',
+    'UnknownMetricError', 'infmean', 'infsum',
 ]

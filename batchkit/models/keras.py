@@ -40,8 +40,7 @@ class KerasModel(BaseModel):
     """
 
     # --- building ----------------------------------------------------------------------------------------------
-    def build(self, *args: Any, **kwargs: Any) -> Any:
-        """Create the compiled Keras model (from the config or `_build`); resume from model_dir or warm start."""
+    def _setup(self) -> None:
         name = self.config.get('name')
         self.name = name if isinstance(name, str) else type(self).__name__
         self.options = parse_options(self.config, owner=self._what())
@@ -49,12 +48,19 @@ class KerasModel(BaseModel):
         self._lock: Any = threading.RLock() if self.use_lock else contextlib.nullcontext()
         self.history: dict[str, list[dict]] = {'train': [], 'test': []}
         self._eval: list[dict] = []
+
+    def _attach(self) -> None:
+        self.model_dir = ModelDir(self.options, owner=self, name=self.name)
+        self.model_dir.claim(self._fingerprint(), source=self._source())
+
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        """Create the compiled Keras model (from the config or `_build`); resume from model_dir or warm start."""
+        self._setup()
         if self.options.seed is not None:
             keras.utils.set_random_seed(self.options.seed)
         built = self._build(*args, **kwargs)
         self.model = self._check_model(built if built is not None else self._from_config())
-        self.model_dir = ModelDir(self.options, owner=self, name=self.name)
-        self.model_dir.claim(self._fingerprint(), source=self._source())
+        self._attach()
         latest = self.model_dir.latest()
         if latest is not None:
             self._restore(os.path.join(latest.path, CHECKPOINT_FILE))
@@ -228,6 +234,12 @@ class KerasModel(BaseModel):
     def load(self, path: str | os.PathLike, **kwargs: Any) -> None:
         """Load a `.keras` file saved by `save`: weights and optimizer state, so training continues where it stopped."""
         path = os.fspath(path)
+        if not hasattr(self, 'model'):      # created with build=False (load_model): the file is the whole model
+            self._setup()
+            self._restore(path)
+            self._attach()
+            self.model_dir.resumed_at(self.step)
+            return
         with self._lock:
             self._restore(path)
             self.model_dir.resumed_at(self.step)

@@ -11,7 +11,8 @@ import wrapt
 
 from .errors import BatchkitTypeError, BatchkitValueError
 
-__all__ = ['ActionSpec', 'ModelSpec', 'action', 'inbatch_parallel', 'invoke_action', 'model']
+__all__ = ['ActionSpec', 'ModelSpec', 'action', 'describe_call', 'describe_params', 'inbatch_parallel', 'invoke_action',
+           'model']
 
 MODEL_MODES = ('static', 'dynamic')
 PARALLEL_TARGETS = ('threads', 'for', 'processes')
@@ -55,6 +56,21 @@ def spec_of(obj: Any) -> ActionSpec | ModelSpec | None:
     """The ActionSpec/ModelSpec marked on `obj`, if any."""
     spec = getattr(obj, _SPEC_ATTR, None) if isinstance(obj, wrapt.FunctionWrapper) else None
     return spec if isinstance(spec, (ActionSpec, ModelSpec)) else None
+
+
+def describe_params(params: Any) -> str:
+    """Parameters as a user writes them: names and defaults, no annotations (they are strings here)."""
+    shown = []
+    for p in params:
+        text = ('*' if p.kind is p.VAR_POSITIONAL else '**' if p.kind is p.VAR_KEYWORD else '') + p.name
+        shown.append(text if p.default is p.empty else f'{text}={p.default!r}')
+    return ', '.join(shown)
+
+
+def describe_call(name: str, args: tuple, kwargs: Any) -> str:
+    """The call as the user wrote it: `name(1, 'a', key=2)`."""
+    parts = [f'{a!r:.40}' for a in args] + [f'{k}={v!r:.40}' for k, v in dict(kwargs).items()]
+    return f"{name}({', '.join(parts)})"
 
 
 def invoke_action(spec: ActionSpec, batch: Any, args: tuple, kwargs: dict) -> Any:

@@ -586,3 +586,22 @@ def test_registries_cannot_be_replaced():
         with pytest.raises(AttributeError, match='assignment'):
             setattr(Replaced, name, {})
     assert 'go' in Replaced.actions
+
+
+class _SignatureBatch(ArrayBatch):
+    @action
+    def scale(self, factor: float, shift: float = 0.0):
+        return self
+
+
+@pytest.mark.parametrize('chain, regex', [
+    (lambda p: p.scale(1, 2, 3), r"Expected the arguments of action _SignatureBatch.scale\(factor, shift=0.0\). "
+                                 r"Received: scale\(1, 2, 3\): too many positional arguments"),
+    (lambda p: p.update(1, 2, 3, 4), r"Expected the arguments of update\(target, value, mode='w'\). "
+                                     r"Received: update\(1, 2, 3, 4\)"),
+], ids=['action', 'builtin'])
+def test_signature_errors_show_the_users_call(chain, regex):
+    with pytest.raises(TypeError, match=regex) as info:
+        chain(Dataset(4, _SignatureBatch).p)
+    assert isinstance(info.value, BatchkitError)
+    assert 'self' not in str(info.value) and "'float'" not in str(info.value) and "'Pipeline'" not in str(info.value)

@@ -8,6 +8,8 @@ uses them runs in order on the consuming side (see NOTE [ Head and tail ] in pre
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import operator
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,9 +26,20 @@ from ..errors import (
 )
 
 __all__ = ['B', 'C', 'D', 'F', 'I', 'M', 'NamedExpression', 'R', 'V', 'W', 'evaluate', 'fold', 'has_expressions',
-           'iter_expressions']
+           'iter_expressions', 'step_context']
 
 _MISSING = object()
+_STEP: contextvars.ContextVar[str | None] = contextvars.ContextVar('batchkit_step', default=None)
+
+
+@contextlib.contextmanager
+def step_context(where: str) -> Iterator[None]:
+    """While compiling a step: B expressions folded now name it in their errors."""
+    token = _STEP.set(where)
+    try:
+        yield
+    finally:
+        _STEP.reset(token)
 
 
 class NamedExpression:
@@ -165,7 +178,29 @@ class B(NamedExpression, metaclass=_NameSugar):
         if batch is None:
             raise BatchkitRuntimeError(f"Expected a batch to evaluate B({self.name!r}). Received: none, as in a "
                                        "static model config. Use mode='dynamic' to build from a batch.")
-        return batch if self.name is None else getattr(batch, self.name)
+        if self.name is None:
+            return batch
+        try:
+            return getattr(batch, self.name)
+        except AttributeError:
+            if hasattr(type(batch), self.name):
+                raise                      # a property that failed inside: its own error says why
+            known = sorted({*getattr(batch, 'component_names', ()),
+                            *(k for k in dir(batch) if not k.startswith('_'))})
+            where = f' in {self._where}' if getattr(self, '_where', None) else ''
+            raise BatchkitAttributeError(
+                f"Expected B({self.name!r}){where} to name a component or attribute of {type(batch).__name__}. "
+                f"Received: a batch without it.{suggest(self.name, known) if suggest(self.name, known).startswith(' Did') else ''}"
+                f" Public names: {', '.join(known)}.") from None
+
+    def fold(self, pipeline: Any) -> 'B':
+        """This expression, tagged with the pipeline step it belongs to (for error messages)."""
+        where = _STEP.get()
+        if where is None:
+            return self
+        tagged = B.__new__(B)
+        tagged.name, tagged.mode, tagged._where = self.name, self.mode, where
+        return tagged
 
     def set(self, value: Any, batch: Any, pipeline: Any, mode: str) -> None:
         """Store `value` into the component `name` of `batch` in update `mode`."""

@@ -44,7 +44,10 @@ def _step(method: Callable[..., 'Pipeline']) -> Callable[..., 'Pipeline']:
             try:
                 signature.bind(self, *args, **kwargs)
             except TypeError as exc:
-                raise BatchkitTypeError(f"Expected the arguments of {name}{signature}. Received: {exc}.") from None
+                from ..decorators import describe_call, describe_params
+                raise BatchkitTypeError(
+                    f"Expected the arguments of {name}({describe_params(list(signature.parameters.values())[1:])}). "
+                    f"Received: {describe_call(name, args, kwargs)}: {exc}.") from None
         return self._chain(name, args, kwargs)
     return chain
 
@@ -72,9 +75,10 @@ def _check_action_call(spec: Any, cls: type, args: tuple, kwargs: Mapping[str, A
         signature.bind(*(None,) * lead, *args, **kwargs)
     except TypeError as exc:
         params = list(signature.parameters.values())[lead:]
-        shown = ', '.join(str(p) for p in params)
-        raise BatchkitTypeError(f"Expected the arguments of action {cls.__name__}.{spec.name}({shown}). "
-                                f"Received: {exc}. Fix the arguments where the action is chained.") from None
+        from ..decorators import describe_call, describe_params
+        raise BatchkitTypeError(f"Expected the arguments of action {cls.__name__}.{spec.name}({describe_params(params)}). "
+                                f"Received: {describe_call(spec.name, args, kwargs)}: {exc}. "
+                                "Fix the arguments where the action is chained.") from None
 
 
 class _Section:

@@ -17,6 +17,7 @@ from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError
 from ..index import DEFAULT, BatchPlan, DatasetIndex
 from ..locks import LockRegistry
 from .builtins import BUILTINS
+from .expressions import step_context
 from .ops import ActionOp, TimedOp
 from .prefetch import (
     SKIPPED,
@@ -113,14 +114,16 @@ def _run_seed(opts: RunOptions, rng: np.random.Generator | None) -> int:
 def _compile(pipeline: Any, section: str) -> list:
     cls = pipeline.batch_class
     ops = []
-    for step in pipeline.steps[section]:
+    for i, step in enumerate(pipeline.steps[section]):
         kind = pipeline._resolve(step.name, cls)
-        if kind == 'action':
-            ops.append(ActionOp(cls.actions[step.name], cls, step.args, dict(step.kwargs), pipeline))
-        else:
-            op = BUILTINS[step.name].compile(pipeline, *step.args, **step.kwargs)
-            if op is not None:
-                ops.append(op)
+        where = f"step {i + 1} of the pipeline{'' if section == 'main' else f' ({section})'}, '{step.name}'"
+        with step_context(where):
+            if kind == 'action':
+                ops.append(ActionOp(cls.actions[step.name], cls, step.args, dict(step.kwargs), pipeline))
+            else:
+                op = BUILTINS[step.name].compile(pipeline, *step.args, **step.kwargs)
+                if op is not None:
+                    ops.append(op)
     return ops
 
 

@@ -260,7 +260,7 @@ ERRORS = [
     (lambda b, p: b.load(src=p['missing'], fmt='npy'), FileNotFoundError, r"nope\.npz"),
     (lambda b, p: b.load(src=p['npz'], components='masks'), BatchkitKeyError, r"'masks' in .*data\.npz.*'extra'"),
     (lambda b, p: b.load(src=p['short'], fmt='npz'), BatchkitValueError, r"at least 3.*Received: 2 rows"),
-    (lambda b, p: b.load(src=p['npz'], fmt='hdf5'), BatchkitValueError, r"one of \['npz', 'npy', 'csv', 'array'\]"),
+    (lambda b, p: b.load(src=p['npz'], fmt='hdf5'), BatchkitValueError, r"one of \['npz', 'npy', 'csv', 'array'(, 'wfdb')?\]"),
     (lambda b, p: b.load(src=p['npz'], fmt='npy', components=['images', 'labels']), BatchkitValueError,
      r"exactly one component"),
     (lambda b, p: b.load(src=p['csv'], fmt='csv', components='z'), BatchkitKeyError, r"'z' in .*table\.csv.*'name'"),

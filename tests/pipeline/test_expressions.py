@@ -6,6 +6,7 @@ import pytest
 
 from batchkit import (B, BatchkitAttributeError, BatchkitError, BatchkitRuntimeError, BatchkitTypeError,
                       BatchkitValueError, C, D, F, I, M, R, V, W)
+from batchkit import ArrayBatch, Dataset, action
 from batchkit.pipeline.expressions import NamedExpression, evaluate
 
 
@@ -249,3 +250,24 @@ def test_evaluate_and_fold_return_expression_free_containers_as_is(ds, obj):
     assert evaluate(obj, None, None) is obj
     from batchkit.pipeline.expressions import fold
     assert fold(obj, ds.p) is obj
+
+
+class _NamedBatch(ArrayBatch):
+    components = ('x',)
+
+    @action
+    def first(self, value=None):
+        return self
+
+    @action
+    def second(self, value):
+        return self
+
+
+def test_unknown_b_name_names_the_step_and_every_public_name():
+    pipeline = Dataset(4, _NamedBatch, preloaded=(np.arange(4),)).p.first().second(B('nope') + 1)
+    with pytest.raises(AttributeError, match=r"B\('nope'\) in step 2 of the pipeline, 'second' .*Public names: .*"
+                                             r"\bsize\b") as info:
+        pipeline.run(2)
+    assert isinstance(info.value, BatchkitError)
+    assert all(name in str(info.value) for name in ('x', 'indices', 'first', 'second'))

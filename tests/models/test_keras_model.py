@@ -220,6 +220,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_killed_mid_checkpoint_a_new_model_resumes_from_the_previous_one(tmp_path):
     code = CHILD.format(tests=os.path.dirname(__file__), path=str(tmp_path))
     env = {k: v for k, v in os.environ.items() if k != md_module.PAUSE_ENV}

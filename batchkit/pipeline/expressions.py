@@ -188,9 +188,10 @@ class B(NamedExpression, metaclass=_NameSugar):
             known = sorted({*getattr(batch, 'component_names', ()),
                             *(k for k in dir(batch) if not k.startswith('_'))})
             where = f' in {self._where}' if getattr(self, '_where', None) else ''
+            hint = suggest(self.name, known)
             raise BatchkitAttributeError(
                 f"Expected B({self.name!r}){where} to name a component or attribute of {type(batch).__name__}. "
-                f"Received: a batch without it.{suggest(self.name, known) if suggest(self.name, known).startswith(' Did') else ''}"
+                f"Received: a batch without it.{hint if hint.startswith(' Did') else ''}"
                 f" Public names: {', '.join(known)}.") from None
 
     def fold(self, pipeline: Any) -> 'B':

@@ -1,10 +1,12 @@
 """Benchmark: prefetch against no prefetch on this machine, measured side by side in one run.
 
-  (1) numpy that releases the GIL: np.sort of each 128 x 784 float32 batch along axis 1, threads, prefetch=2 vs 0
-      (target >= 1.5x);
-  (2) a pure-Python per-item loop, target='processes', prefetch=2 vs 0 (target >= 1.5x);
-  (3) the light workload (x / 255, x * 2 - 1, reverse a random half of 28 x 28 images), prefetch=2 vs 0: must not
-      be slower (>= 1.0x);
+  (1) numpy that releases the GIL: two np.sort of each 128 x 784 float32 batch, threads, prefetch=2 vs 0
+      (target >= 1.7x);
+  (2) pure-Python actions of about 30 ms per batch, target='processes', prefetch=2 vs 0 (target >= 1.6x);
+  (2d) the same on a 2-worker Dask LocalCluster (worker processes, started before the timing), prefetch=2 with
+      executor=client.get_executor() vs prefetch=0 (target >= 1.7x);
+  (3) workload W: 100,000 x 784 float32, batch 128, three light numpy actions (x / 255, x * 2 - 1, reverse a
+      random half of the images), prefetch=2 vs 0: must not be slower (>= 0.95x);
   (4) memory: 2,000 .npz files of 784 x 128 float32 over a FilesIndex, load(fmt='npz'), batch size 8,
       prefetch=4: peak RSS above the RSS before the run must stay within 8 batches' bytes.
 
@@ -41,6 +43,11 @@ class SortBatch(ArrayBatch):
         self.images = np.sort(self.images, axis=1)
         return self
 
+    @action
+    def sort_columns(self):
+        self.images = np.sort(self.images, axis=0)
+        return self
+
 
 class PyBatch(ArrayBatch):
     components = ('values',)
@@ -73,7 +80,7 @@ class LightBatch(ArrayBatch):
     @action
     def random_flip(self):
         flip = self.random.random(len(self)) < 0.5
-        self.images[flip] = self.images[flip, :, ::-1]
+        self.images[flip] = self.images[flip, ::-1]
         return self
 
 
@@ -102,31 +109,54 @@ def compare(name: str, make_run, repeats: int, target: float) -> None:
 def bench_sort(n_items: int, repeats: int) -> None:
     X = np.random.default_rng(0).random((n_items, 784), dtype=np.float32)
     ds = Dataset(n_items, batch_class=SortBatch, preloaded={'images': X})
-    p = ds.p.sort()
+    p = ds.p.sort().sort_columns()
 
     def make_run(prefetch):
         return lambda: p.run(128, n_epochs=1, prefetch=prefetch)
-    compare(f'(1) np.sort 128 x 784, {n_items} items, threads', make_run, repeats, 1.5)
+    compare(f'(1) two np.sort of 128 x 784, {n_items} items, threads', make_run, repeats, 1.7)
 
 
-def bench_python(n_items: int, repeats: int) -> None:
+def _rounds_for(ms: float) -> int:
+    """The `rounds` of python_work that take about `ms` per batch of 128 here."""
+    batch = PyBatch(np.arange(128), preloaded={'values': np.arange(128)})
+    start = time.perf_counter()
+    batch.python_work(rounds=100)
+    return max(1, int(100 * ms / 1000 / (time.perf_counter() - start)))
+
+
+def bench_python(n_batches: int, repeats: int) -> None:
+    n_items = 128 * n_batches
     ds = Dataset(n_items, batch_class=PyBatch, preloaded={'values': np.arange(n_items)})
-    p = ds.p.python_work(rounds=400)
+    p = ds.p.python_work(rounds=_rounds_for(30))
 
     def make_run(prefetch):
         return lambda: p.run(128, n_epochs=1, prefetch=prefetch, target='processes')
-    compare(f'(2) pure Python per item, {n_items} items, processes', make_run, repeats, 1.5)
+    compare(f'(2) pure Python ~30 ms/batch, {n_batches} batches, processes', make_run, repeats, 1.6)
+
+
+def bench_dask(n_batches: int, repeats: int) -> None:
+    import distributed
+    n_items = 128 * n_batches
+    ds = Dataset(n_items, batch_class=PyBatch, preloaded={'values': np.arange(n_items)})
+    p = ds.p.python_work(rounds=_rounds_for(30))
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        def make_run(prefetch):
+            if prefetch == 0:
+                return lambda: p.run(128, n_epochs=1)
+            return lambda: p.run(128, n_epochs=1, prefetch=prefetch, executor=client.get_executor())
+        compare(f'(2d) pure Python ~30 ms/batch, {n_batches} batches, Dask 2 workers', make_run, repeats, 1.7)
 
 
 def bench_light(n_items: int, repeats: int) -> None:
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(n_items, 28, 28)).astype(np.float32)
+    images = rng.integers(0, 256, size=(n_items, 784)).astype(np.float32)
     ds = Dataset(n_items, batch_class=LightBatch, preloaded={'images': images, 'labels': rng.integers(0, 10, n_items)})
     p = ds.p.scale().center().random_flip()
 
     def make_run(prefetch):
-        return lambda: p.run(64, n_epochs=1, shuffle=1, prefetch=prefetch)
-    compare(f'(3) light workload, {n_items} items, threads', make_run, repeats, 1.0)
+        return lambda: p.run(128, n_epochs=1, shuffle=1, prefetch=prefetch)
+    compare(f'(3) W: light numpy, {n_items} x 784, threads', make_run, repeats, 0.95)
 
 
 def _peak_above(run, measure) -> tuple[float, float]:
@@ -189,13 +219,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true', help='smaller sizes')
     parser.add_argument('--repeats', type=int, default=None)
+    parser.add_argument('--skip-memory', action='store_true', help='leave out part (4)')
     args = parser.parse_args()
     repeats = args.repeats or (2 if args.quick else 3)
     print(f'python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs', flush=True)
-    bench_memory(400 if args.quick else 2_000)          # first: before the other parts churn the allocator
+    if not args.skip_memory:
+        bench_memory(400 if args.quick else 2_000)      # first: before the other parts churn the allocator
     bench_sort(20_000 if args.quick else 100_000, repeats)
-    bench_python(20_000 if args.quick else 100_000, repeats)
     bench_light(20_000 if args.quick else 100_000, repeats)
+    bench_python(40 if args.quick else 782, repeats)      # 782 batches of 128: 100,000 items
+    bench_dask(40 if args.quick else 782, repeats)
 
 
 if __name__ == '__main__':

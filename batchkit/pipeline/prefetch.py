@@ -10,7 +10,8 @@ run's seed and the batch's position, see Batch.random).
 
 NOTE [ Shipping ]
 A worker process cannot receive the decorated actions (wrapt wrappers do not pickle) nor the pipeline. It gets
-the batch (its own gathered rows; the class travels by import path) and a recipe: (action name, args, kwargs)
+the batch's state (its own gathered rows; the class travels once with the head, see NOTE [ Classes by value ])
+and a recipe: (action name, args, kwargs)
 triples with run constants (C, D) folded in. It looks each action up in the batch class's registry.
 """
 from __future__ import annotations
@@ -292,6 +293,9 @@ class RemoteHead:
         mark_worker_process()                  # NOTE [ No pools in workers ] in batch/parallel.py
         batch = self.batch_class.__new__(self.batch_class)
         batch.__setstate__(state)
+        return self._run(batch)
+
+    def _run(self, batch: Any) -> Any:
         batch = run_recipe(batch, self.recipe)
         if batch is SKIPPED or batch is STOPPED:
             return batch

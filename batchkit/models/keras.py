@@ -232,7 +232,7 @@ class KerasModel(BaseModel):
                     os.remove(tmp)
 
     def load(self, path: str | os.PathLike, **kwargs: Any) -> None:
-        """Load a `.keras` file saved by `save`: weights and optimizer state, so training continues where it stopped."""
+        """Load a `.keras` file saved by `save`: weights and optimizer state (training continues where it stopped)."""
         path = os.fspath(path)
         if not hasattr(self, 'model'):      # created with build=False (load_model): the file is the whole model
             self._setup()
@@ -245,7 +245,7 @@ class KerasModel(BaseModel):
             self.model_dir.resumed_at(self.step)
 
     def export(self, path: str | os.PathLike) -> str:
-        """Write a servable model (a TF SavedModel by default, or `export_format`) that `tf.saved_model.load` serves."""
+        """Write a servable model (a TF SavedModel, or `export_format`); `tf.saved_model.load` serves it."""
         with self._lock:
             self.model.export(os.fspath(path), format=self.options.export_format or 'tf_saved_model', verbose=False)
         return os.fspath(path)

@@ -88,7 +88,7 @@ def parse_options(config: dict, owner: str = 'the model') -> ModelDirOptions:
             opts[name] = os.fspath(value)
     seed = opts.get('seed')
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise BatchkitValueError(f"Expected `seed` of {owner} to be a non-negative int or None. Received: seed={seed!r}")
+        raise BatchkitValueError(f"Expected `seed` of {owner} to be a non-negative int or None. Received: {seed=!r}")
     _positive('save_checkpoints_steps', opts.get('save_checkpoints_steps'), (int,), owner)
     _positive('save_checkpoints_secs', opts.get('save_checkpoints_secs'), (int, float), owner)
     _positive('keep_checkpoint_max', opts.get('keep_checkpoint_max', 5), (int,), owner, allow_none=False)
@@ -345,8 +345,9 @@ class ModelDir:
         return None
 
     # --- summaries ---------------------------------------------------------------------------------------------
-    def summarize(self, step: int, scalars: dict[str, float], subdir: str | None = None, force: bool = False) -> bool:
-        """Collect `scalars` of a step; every `save_summary_steps` write their means (and steps_per_sec) to TensorBoard.
+    def summarize(self, step: int, scalars: dict[str, float], subdir: str | None = None,
+                  force: bool = False) -> bool:
+        """Collect `scalars` of a step; every `save_summary_steps` write their means (and steps_per_sec).
 
         Args:
             step: the global step after this batch.

@@ -26,17 +26,17 @@ def _kernelspec_dir() -> str:
     return root
 
 
-def execute(path: str, timeout: int = 300, workdir: str | None = None) -> Any:
+def execute(path: str, timeout: int = 300, workdir: str | None = None, allow_errors: bool = False) -> Any:
     """Run every cell of the notebook at `path` (cwd: `workdir`, else the notebook's folder); the executed notebook.
 
-    Raises nbclient's CellExecutionError on the first cell that raises.
+    Raises nbclient's CellExecutionError on the first cell that raises (unless `allow_errors`).
     """
     nb = nbformat.read(path, as_version=4)
     root = _kernelspec_dir()
     old = os.environ.get('JUPYTER_PATH')
     os.environ['JUPYTER_PATH'] = root + (os.pathsep + old if old else '')
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL,
+        client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, allow_errors=allow_errors,
                                 resources={'metadata': {'path': workdir or os.path.dirname(os.path.abspath(path))}})
         client.execute()
     finally:

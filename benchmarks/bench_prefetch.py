@@ -139,7 +139,7 @@ def bench_dask(n_batches: int, repeats: int) -> None:
     n_items = 128 * n_batches
     ds = Dataset(n_items, batch_class=PyBatch, preloaded={'values': np.arange(n_items)})
     p = ds.p.python_work(rounds=_rounds_for(30))
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=':0')
     with cluster, distributed.Client(cluster) as client:
         def make_run(prefetch):
             if prefetch == 0:

@@ -8,6 +8,7 @@ A block opts out only by being another language (```text, ```console, ```bash) -
 the code of other libraries shown for comparison on the migration pages: a python block whose title ends
 with "(not run)", e.g. ```python title="BatchFlow (not run)"```. That marker is accepted only on the pages
 listed in NOT_RUN_PAGES; anywhere else it fails the test, so no batchkit example can hide from it.
+The `>>>` examples of the docstrings, which the API reference shows, run as doctests (test_docstring_examples_run).
 """
 from __future__ import annotations
 
@@ -130,6 +131,33 @@ def test_page_code_runs(page: Path, tmp_path: Path) -> None:
     # the script's line numbers are the page's: the traceback names the failing line of the page
     report = proc.stderr.replace(str(script), str(page.relative_to(ROOT)))
     assert proc.returncode == 0, f'{page.relative_to(ROOT)} failed:\n{proc.stdout[-3000:]}\n{report[-6000:]}'
+
+
+DOCTESTS = """
+import doctest, importlib, pkgutil, sys
+import numpy as np
+import batchkit
+failed = attempted = 0
+for info in pkgutil.walk_packages(batchkit.__path__, 'batchkit.'):
+    if info.name.startswith('batchkit.demo'):
+        continue
+    module = importlib.import_module(info.name)
+    globs = {'np': np, **{name: getattr(batchkit, name) for name in batchkit.__all__}, **vars(module)}
+    result = doctest.testmod(module, extraglobs=globs, optionflags=doctest.ELLIPSIS)
+    failed, attempted = failed + result.failed, attempted + result.attempted
+print(attempted, failed)
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_docstring_examples_run(tmp_path: Path) -> None:
+    """The `>>>` examples the API reference shows run (those marked `# doctest: +SKIP` are fragments)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+    proc = subprocess.run([sys.executable, '-c', DOCTESTS], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=PAGE_TIMEOUT)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    attempted = int(proc.stdout.split()[-2])
+    assert attempted >= 40, proc.stdout[-2000:]
 
 
 def test_site_builds_strict(tmp_path: Path) -> None:

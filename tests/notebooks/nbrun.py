@@ -36,7 +36,7 @@ def execute(path: str, timeout: int = 300, workdir: str | None = None, allow_err
     old = os.environ.get('JUPYTER_PATH')
     os.environ['JUPYTER_PATH'] = root + (os.pathsep + old if old else '')
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, allow_errors=allow_errors,
+        client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, allow_errors=allow_errors, record_timing=False,
                                 resources={'metadata': {'path': workdir or os.path.dirname(os.path.abspath(path))}})
         client.execute()
     finally:

@@ -38,7 +38,7 @@ class ArrayBatch(Batch):
             src: a file (npz, npy, csv) or data ('array': an array, a tuple of arrays or a dict) holding one
                 row per dataset item; the batch takes the rows of its items. None over a FilesIndex: one
                 file per item.
-            fmt: 'npz', 'npy', 'csv' or 'array'.
+            fmt: 'npz', 'npy', 'csv', 'array', or 'wfdb' (one WFDB record per item into `signal` and `meta`).
             components: the component(s) to fill (default: all declared components, or the npz keys).
         """
         from . import io

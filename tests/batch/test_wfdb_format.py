@@ -1,6 +1,8 @@
 """Tests of the 'wfdb' load format: records written with the wfdb package, read one per item of a FilesIndex."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -61,6 +63,21 @@ def test_load_reads_one_record_per_item_channels_first(records):
             assert meta['sig_name'] == ['ch0', 'ch1'] and meta['units'] == ['mV', 'mV']
             assert meta['comments'] == [f'record {int(id_[1:])}']
         assert batch.meta.dtype == object and batch.meta.shape == (len(batch),)
+
+
+@pytest.mark.parametrize('pattern, no_ext', [('*.hea', True), ('*.hea', False), ('*.dat', True)])
+def test_files_index_over_headers_or_signal_files(records, pattern, no_ext):
+    """The record name is the indexed file's path without its .hea / .dat extension."""
+    directory, signals = records
+    ds = Dataset(FilesIndex(path=str(directory / pattern), no_ext=no_ext), batch_class=EcgBatch)
+    batch = ds.p.load(fmt='wfdb', components='signal').next_batch(6, n_epochs=1, shuffle=False)
+    for i, id_ in enumerate(batch.indices):
+        np.testing.assert_allclose(batch.signal[i], signals[str(id_)[:3]].T, atol=2e-3)
+
+
+def test_batchkit_does_not_import_wfdb():
+    code = "import sys, batchkit; assert 'wfdb' not in sys.modules, 'import batchkit loaded wfdb'"
+    subprocess.run([sys.executable, '-c', code], check=True)
 
 
 def test_records_of_different_lengths_give_an_object_array(tmp_path):

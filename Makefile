@@ -25,7 +25,9 @@ demo: install
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: $(PY)
+	$(PIP) install -e '.[test,bench]'
+	$(PY) benchmarks/compare.py
 	@set -e; found=0; \
 	for f in benchmarks/bench_*.py; do \
 		[ -e "$$f" ] || continue; \

@@ -25,13 +25,14 @@ def training_data(n: int) -> tuple[np.ndarray, np.ndarray]:
 def initial_model(cache_dir: str) -> str:
     """A compiled MLP saved once (`.keras`): every side loads its own copy, so all start from the same weights."""
     import keras
-    path = os.path.join(cache_dir, 'mlp-784-128-10.keras')
+    path = os.path.join(cache_dir, 'mlp-784-128-10-adam.keras')
     if not os.path.exists(path):
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation='relu'),
                                   keras.layers.Dense(10)])
         model.compile(optimizer=keras.optimizers.Adam(1e-3),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.optimizer.build(model.trainable_variables)     # saved with its (zero) slots: loads without warnings
         model.save(path + '.tmp.keras')
         os.replace(path + '.tmp.keras', path)
     return path

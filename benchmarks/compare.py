@@ -171,7 +171,10 @@ def table(results: dict, sides, bf_version: str | None) -> str:
 
 
 def write_readme(text: str, path: str) -> None:
-    old = open(path).read() if os.path.exists(path) else f'# Benchmarks\n\n{BEGIN}\n{END}\n'
+    old = f'# Benchmarks\n\n{BEGIN}\n{END}\n'
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
     if BEGIN not in old:
         old += f'\n{BEGIN}\n{END}\n'
     head, rest = old.split(BEGIN, 1)

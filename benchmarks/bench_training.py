@@ -144,6 +144,7 @@ def make_tf_data(x_all: np.ndarray, y_all: np.ndarray, preprocess: bool, batch_s
     if not preprocess:
         return tf.data.Dataset.from_tensor_slices((x_all, y_all)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
+    @tf.autograph.experimental.do_not_convert        # plain TF ops: no need for autograph to read this file
     def prep(x: Any, y: Any, flip: Any) -> tuple[Any, Any]:
         x = x / 255
         x = x * 2 - 1

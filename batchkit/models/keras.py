@@ -48,6 +48,8 @@ class KerasModel(BaseModel):
         self._lock: Any = threading.RLock() if self.use_lock else contextlib.nullcontext()
         self.history: dict[str, list[dict]] = {'train': [], 'test': []}
         self._eval: list[dict] = []
+        self._count: list | None = None          # NOTE [ Counted steps ]
+        self._shape_of: tuple | None = None
 
     def _attach(self) -> None:
         self.model_dir = ModelDir(self.options, owner=self, name=self.name)
@@ -123,6 +125,25 @@ class KerasModel(BaseModel):
         """The global step: the optimizer's iterations (restored with a checkpoint)."""
         return int(self.model.optimizer.iterations.numpy())
 
+    def _counted_step(self) -> int:
+        """The step after one more `train_on_batch`, counted here rather than read from the optimizer.
+
+        NOTE [ Counted steps ]
+        Reading `optimizer.iterations` is an eager TensorFlow op (tens to hundreds of us, a tenth of a small
+        model's train step), so `train` reads it once per Keras model and then counts its own calls, under the
+        lock (with `use_lock=False` it reads every time). It is read again for another Keras model or optimizer (a restore or load replaces them) and at the
+        end of every pipeline run, so steps taken on `self.model` outside `train` (e.g. `model.fit` between two
+        runs) are counted from then on; `step` always reads the optimizer.
+        """
+        model = self.model
+        if not self.use_lock:        # unserialized calls could not count exactly: read each time
+            return self.step
+        if self._count is None or self._count[0] is not model or self._count[1] is not model.optimizer:
+            self._count = [model, model.optimizer, self.step]
+        else:
+            self._count[2] += 1
+        return self._count[2]
+
     def _restore(self, path: str) -> None:
         try:
             self.model = self._check_model(keras.models.load_model(path))
@@ -146,6 +167,7 @@ class KerasModel(BaseModel):
     def on_run_end(self) -> None:
         """Called by the pipeline when a run ends: write pending eval summaries and checkpoint the last step."""
         with self._lock:
+            self._count = None          # read the step again next run (NOTE [ Counted steps ])
             if self._eval:  # the means over this run's test batches, at the current step (as Estimator's eval)
                 means = {k: float(np.mean([e[k] for e in self._eval])) for k in self._eval[0]}
                 self.model_dir.summarize(self.step, means, subdir='eval', force=True)
@@ -156,7 +178,10 @@ class KerasModel(BaseModel):
 
     # --- per batch ---------------------------------------------------------------------------------------------
     def _check_shapes(self, x: Any, y: Any = None) -> None:
-        expected = self.model.input_shape
+        model = self.model
+        if self._shape_of is None or self._shape_of[0] is not model:      # a property Keras recomputes per call
+            self._shape_of = (model, model.input_shape)
+        expected = self._shape_of[1]
         if isinstance(expected, list) or not hasattr(x, 'shape'):
             return
         got = tuple(np.shape(x))
@@ -180,7 +205,7 @@ class KerasModel(BaseModel):
         with self._lock:
             values = self.model.train_on_batch(x, y, return_dict=True, **kwargs)
             values = {k: float(v) for k, v in values.items()}
-            step = self.step
+            step = self._counted_step()
             self.history['train'].append({'step': step, **values})
             self.model_dir.summarize(step, values)
             if self.model_dir.due(step):

@@ -299,3 +299,20 @@ def test_the_lock_is_what_keeps_each_train_call_on_its_own_step(use_lock):
     assert steps(net) == 2
     recorded = sorted(h['step'] for h in net.history['train'])
     assert recorded == ([1, 2] if use_lock else [2, 2])
+
+
+def test_steps_counted_by_train_follow_the_optimizer_across_runs_loads_and_outside_training(tmp_path):
+    # train counts its steps instead of reading the optimizer each batch (NOTE [ Counted steps ] in keras.py)
+    x, y = ks.separable(32)
+    p = (ks.dataset(64).p.init_model('net', KerasModel, 'static', ks.compiled_config())
+         .train_model('net', B('images'), B('labels')))
+    p.run(16, n_epochs=1)
+    net = p.get_model_by_name('net')
+    net.model.fit(x, y, batch_size=16, epochs=1, verbose=0)          # 2 steps outside train, between runs
+    p.run(16, n_epochs=1)
+    assert [h['step'] for h in net.history['train']] == [1, 2, 3, 4, 7, 8, 9, 10] and net.step == 10
+    net.save(tmp_path / 'm.keras')
+    net.train(x, y)
+    net.load(tmp_path / 'm.keras')                                    # back to step 10
+    net.train(x, y)
+    assert net.history['train'][-1]['step'] == 11 == net.step

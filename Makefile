@@ -3,6 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: .venv install install-test demo test bench clean
 
@@ -19,8 +20,10 @@ install: $(PY)
 install-test: $(PY)
 	$(PIP) install -e '.[test]'
 
-demo: install
-	$(PY) demo/run.py
+# The demo needs TensorFlow, Keras, TensorBoard, scikit-learn and matplotlib (the `demo` extra).
+demo: $(PY)
+	$(PIP) install -e '.[demo,dask]'
+	$(PY) demo/run.py $(DEMO_ARGS)
 
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,9 +1,21 @@
 """Fixtures for the model tests: datasets of learnable data over the batch classes of numpy_models."""
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import pytest
+
+# Worker processes import the batch classes of these tests by module name (numpy_models, test_models_under_prefetch)
+# and parallel_support comes from tests/parallel: both directories go on this process's and the workers' path.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_PATHS = [_HERE, os.path.join(os.path.dirname(_HERE), 'parallel')]
+for _path in reversed(_PATHS):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+_current = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+os.environ['PYTHONPATH'] = os.pathsep.join([p for p in _PATHS if p not in _current] + _current)
 
 import numpy_models as nm
 from batchkit import Dataset, signals

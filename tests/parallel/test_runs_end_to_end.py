@@ -1,6 +1,6 @@
-"""Acceptance tests of issue 4 (prefetch, faults, locks, engines): the promises the parallel tests left unproven.
+"""Whole runs under prefetch: exact counts, order, interrupts, dead workers, lock timeouts, run options, engines.
 
-Batch classes here run in spawned worker processes: tests/acceptance/conftest.py puts this directory on PYTHONPATH,
+Batch classes here run in spawned worker processes: tests/parallel/conftest.py puts this directory on PYTHONPATH,
 so a worker imports them from this module by its name.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ def audit_dataset(n: int):
 
 # --- (b) exact counts for threads and processes ----------------------------------------------------------------
 @pytest.mark.parametrize('target', TARGETS)
-def test_a_variable_incremented_over_500_batches_ends_at_500(target, acceptance_baseline):
+def test_a_variable_incremented_over_500_batches_ends_at_500(target, baseline):
     p = (wb.work_dataset(500).p
          .init_variable('n', 0)
          .init_variable('ids', default=list)
@@ -70,7 +70,7 @@ def test_a_variable_incremented_over_500_batches_ends_at_500(target, acceptance_
     run_with_timeout(lambda: p.run(1, prefetch=8, target=target), 120)
     assert p.get_variable('n') == 500
     assert [int(i) for i in p.get_variable('ids')] == list(range(500))
-    acceptance_baseline.check()
+    baseline.check()
 
 
 # --- (m) a user-marked ordered action sees the batches in order ------------------------------------------------------
@@ -88,7 +88,7 @@ def test_an_ordered_action_sees_the_batches_in_the_order_of_a_run_without_prefet
 
 # --- (f) KeyboardInterrupt from inside an action ---------------------------------------------------------------------
 @pytest.mark.parametrize('target', TARGETS)
-def test_keyboard_interrupt_from_a_tail_action_stops_the_run_and_its_workers(target, acceptance_baseline):
+def test_keyboard_interrupt_from_a_tail_action_stops_the_run_and_its_workers(target, baseline):
     yielded: list = []
 
     def consume() -> None:
@@ -98,22 +98,22 @@ def test_keyboard_interrupt_from_a_tail_action_stops_the_run_and_its_workers(tar
     with pytest.raises(KeyboardInterrupt):
         run_with_timeout(consume, 60)
     assert yielded == [[i] for i in range(6)]
-    acceptance_baseline.check()
+    baseline.check()
 
 
-def test_keyboard_interrupt_from_a_head_action_in_a_prefetch_thread_stops_the_run(acceptance_baseline):
+def test_keyboard_interrupt_from_a_head_action_in_a_prefetch_thread_stops_the_run(baseline):
     def consume() -> None:
         for _ in audit_dataset(200).p.sleepy(5).interrupt_in_head(item=30).gen_batch(1, prefetch=4):
             pass
 
     with pytest.raises(KeyboardInterrupt):
         run_with_timeout(consume, 60)
-    acceptance_baseline.check()
+    baseline.check()
 
 
 # --- (d) ignore_exceptions does not hide a dead worker ----------------------------------------------------------------
 @pytest.mark.parametrize('n', [12, 40], ids=['dies-near-the-end', 'dies-mid-run'])
-def test_a_dead_worker_process_is_not_ignored_by_ignore_exceptions(n, caplog, acceptance_baseline):
+def test_a_dead_worker_process_is_not_ignored_by_ignore_exceptions(n, caplog, baseline):
     """The broken pool loses the in-flight batches of other items too: the run must stop with WorkerDiedError,
     not drop them silently (before the fix a death near the end finished the run with innocent batches gone)."""
     p = wb.work_dataset(n).p.sleepy(2).fail_at(item=9, how='exit')
@@ -127,37 +127,37 @@ def test_a_dead_worker_process_is_not_ignored_by_ignore_exceptions(n, caplog, ac
         run_with_timeout(consume, 60)
     assert yielded == list(range(len(yielded))) and len(yielded) <= 9
     assert not [r for r in caplog.records if 'dropped' in r.getMessage()]
-    acceptance_baseline.check()
+    baseline.check()
 
 
 # --- (g) use_lock with lock_timeout under prefetch -------------------------------------------------------------------
 @pytest.mark.parametrize('prefetch, target', [(8, 'threads'), (2, 'processes')])
-def test_a_lock_with_a_timeout_that_is_never_reached_serializes_and_never_raises(prefetch, target, acceptance_baseline):
+def test_a_lock_with_a_timeout_that_is_never_reached_serializes_and_never_raises(prefetch, target, baseline):
     p = audit_dataset(200).p.track(delay=0.001).timed_locked(delay=0.0005)
     n = run_with_timeout(lambda: sum(1 for _ in p.gen_batch(1, prefetch=prefetch, target=target)), 120)
     assert n == 200
     assert wb.counter('timed.total') == 200 and wb.counter('timed.max') == 1
     if target == 'threads':
         assert wb.counter('active.max') > 1          # heads overlapped, the locked action never did
-    acceptance_baseline.check()
+    baseline.check()
 
 
-def test_a_lock_timeout_under_prefetch_is_dropped_with_its_batch_under_ignore_exceptions(caplog, acceptance_baseline):
+def test_a_lock_timeout_under_prefetch_is_dropped_with_its_batch_under_ignore_exceptions(caplog, baseline):
     """The timed-out batch is dropped and logged as LockTimeoutError; the run goes on and ends."""
     p = wb.work_dataset(6).p.slow_locked(hold=0.5)
     batches = run_with_timeout(lambda: list(p.gen_batch(1, prefetch=2, ignore_exceptions=True)), 60)
     dropped = [r for r in caplog.records if 'dropped' in r.getMessage()]
     assert dropped and all('LockTimeoutError' in r.getMessage() for r in dropped)
     assert len(batches) + len(dropped) == 6
-    acceptance_baseline.check()
+    baseline.check()
 
 
 # --- (l) bad run options fail before any batch -----------------------------------------------------------------------
 BAD_OPTIONS = [
     ({'prefetch': -1}, BatchkitValueError, r"`prefetch`.*prefetch=-1"),
-    ({'prefetch': '2'}, BatchkitValueError, r"`prefetch`.*non-negative int.*prefetch='2'"),
-    ({'prefetch': 2.0}, BatchkitValueError, r"prefetch=2.0"),
-    ({'prefetch': True}, BatchkitValueError, r"prefetch=True"),
+    ({'prefetch': '2'}, BatchkitTypeError, r"`prefetch`.*non-negative int.*prefetch='2'"),
+    ({'prefetch': 2.0}, BatchkitTypeError, r"prefetch=2.0"),
+    ({'prefetch': True}, BatchkitTypeError, r"prefetch=True"),
     ({'prefetch': 2, 'target': 'gpu'}, BatchkitValueError, r"target='threads' or 'processes'.*target='gpu'"),
     ({'target': 'gpu'}, BatchkitValueError, r"target='gpu'"),
     ({'prefetch': 2, 'engine': 'ray'}, BatchkitValueError, r"engine='dask' or None.*engine='ray'"),
@@ -183,7 +183,7 @@ def test_bad_run_options_fail_clearly_before_any_batch(options, exc, regex, how)
 
 # --- (m) a chain whose first step is ordered has no head: nothing is shipped --------------------------------------------
 @pytest.mark.parametrize('target', TARGETS)
-def test_a_run_without_a_head_starts_no_workers_and_gives_the_same_batches(target, acceptance_baseline):
+def test_a_run_without_a_head_starts_no_workers_and_gives_the_same_batches(target, baseline):
     """Before the fix every batch went to a spawned process and back with nothing to do there (75x slower)."""
     def chain():
         return audit_dataset(60).p.record().sleepy(1)
@@ -192,8 +192,8 @@ def test_a_run_without_a_head_starts_no_workers_and_gives_the_same_batches(targe
     SEEN.clear()
     got = []
     for batch in chain().gen_batch(4, shuffle=2, prefetch=4, target=target):
-        assert worker_children() <= acceptance_baseline.children
-        assert threading.active_count() <= acceptance_baseline.threads
+        assert worker_children() <= baseline.children
+        assert threading.active_count() <= baseline.threads
         got.append(batch.x.tolist())
     assert got == expected and len(SEEN) == 15
 

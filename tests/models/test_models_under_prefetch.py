@@ -1,7 +1,7 @@
-"""Acceptance tests of issue 5 under prefetch: same training for every engine, reset, save/load, shared locks, errors.
+"""Models under prefetch: same training for every engine, reset, save/load, shared locks, errors.
 
-AugBatch runs in spawned worker processes: tests/acceptance/conftest.py puts this directory (and tests/models, for
-numpy_models) on PYTHONPATH, so a worker imports it from this module by its name.
+AugBatch runs in spawned worker processes: tests/models/conftest.py puts this directory (and tests/parallel, for
+parallel_support) on PYTHONPATH, so a worker imports it from this module by its name.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Acceptance tests of issue 2 (API.md sections 1-2): rules and user mistakes the other suites left unproved."""
+"""The contract of API.md sections 1-2 end to end: batching rules and user mistakes, through index, dataset and pipeline."""
 from __future__ import annotations
 
 import os

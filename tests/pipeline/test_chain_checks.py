@@ -1,4 +1,4 @@
-"""Acceptance tests of issue 3 (API.md section 3): user mistakes fail early and clearly; seed 000 runs as written."""
+"""Chain-time checks of API.md section 3: user mistakes fail early and clearly; seed 000 runs as written."""
 from __future__ import annotations
 
 import threading
@@ -57,18 +57,18 @@ def ds():
 
 # --- an action chained with arguments that do not fit it fails when chained, never mid-run ------------------------
 WRONG_CALLS = [
-    pytest.param(lambda p: p.two_args(1), r"two_args\(a, b\). Received: missing a required argument: 'b'",
+    pytest.param(lambda p: p.two_args(1), r"two_args\(a, b\). Received: two_args\(1\): missing a required argument: 'b'",
                  id='missing-arg'),
-    pytest.param(lambda p: p.normalize(scael=3), r"normalize\(scale=2.0\). Received: got an unexpected keyword "
-                 r"argument 'scael'", id='typo-keyword'),
-    pytest.param(lambda p: p.normalize(1, 2), r"normalize\(scale=2.0\). Received: too many positional arguments",
+    pytest.param(lambda p: p.normalize(scael=3), r"normalize\(scale=2.0\). Received: normalize\(scael=3\): got an "
+                 r"unexpected keyword argument 'scael'", id='typo-keyword'),
+    pytest.param(lambda p: p.normalize(1, 2), r"normalize\(scale=2.0\). Received: normalize\(1, 2\): too many positional arguments",
                  id='extra-positional'),
-    pytest.param(lambda p: p.per_item(), r"per_item\(k\). Received: missing a required argument: 'k'",
+    pytest.param(lambda p: p.per_item(), r"per_item\(k\). Received: per_item\(\): missing a required argument: 'k'",
                  id='inbatch-parallel'),
-    pytest.param(lambda p: p.use_dyn(1, 2), r"use_dyn\(k=1\). Received: too many positional", id='model-action'),
+    pytest.param(lambda p: p.use_dyn(1, 2), r"use_dyn\(k=1\). Received: use_dyn\(1, 2\): too many positional", id='model-action'),
     pytest.param(lambda p: p.before.two_args(), r"two_args\(a, b\)", id='before'),
-    pytest.param(lambda p: p.after.normalize(x=1), r"normalize\(scale=2.0\). Received: got an unexpected keyword "
-                 r"argument 'x'", id='after'),
+    pytest.param(lambda p: p.after.normalize(x=1), r"normalize\(scale=2.0\). Received: normalize\(x=1\): got an unexpected "
+                 r"keyword argument 'x'", id='after'),
 ]
 
 
@@ -164,7 +164,8 @@ def test_expressions_with_a_name_that_is_not_a_str_fail_when_made(make, message)
 
 MISTAKES = [
     pytest.param(lambda p: p.anything(B('missing')).run(3), BatchkitAttributeError,
-                 r"component, action or attribute of AuditPipeBatch. Received: 'missing'", id='B-missing'),
+                 r"B\('missing'\) in step 2 of the pipeline, 'anything' to name a component or attribute of "
+                 r"AuditPipeBatch. Received: a batch without it. Public names: .*images.*size", id='B-missing'),
     pytest.param(lambda p: p.update(V('history', mode='a'), B('size')).run(3), BatchkitKeyError,
                  r"variable of the pipeline. Received: 'history', which is not initialized.*init_variable\('history'",
                  id='V-undeclared-append'),
@@ -187,7 +188,7 @@ MISTAKES = [
                  r"linked to a dataset. Received: a template with no dataset.*pipeline << dataset", id='no-dataset'),
     pytest.param(lambda p: p.run(3, n_epoch=2), BatchkitTypeError, r"Received: 'n_epoch'. Did you mean 'n_epochs'",
                  id='run-option-typo'),
-    pytest.param(lambda p: p.run(3, prefetch='2'), BatchkitValueError, r"Received: prefetch='2'", id='prefetch-str'),
+    pytest.param(lambda p: p.run(3, prefetch='2'), BatchkitTypeError, r"Received: prefetch='2'", id='prefetch-str'),
     pytest.param(lambda p: p.get_variable('los'), BatchkitKeyError, r"Received: 'los'", id='get-unknown-variable'),
     pytest.param(lambda p: p + 3, TypeError, r"unsupported operand", id='add-non-pipeline'),
 ]

@@ -296,9 +296,10 @@ class Batch(metaclass=BatchMeta):
             value = self._cut(self._preloaded_source(name), self._index.root_positions)
             self.__dict__[name] = value
             return value
-        known = [*self.component_names, *type(self).actions, *(k for k in vars(self) if not k.startswith('_'))]
+        known = sorted({*self.component_names, *(k for k in dir(self) if not k.startswith('_'))})
         raise BatchkitAttributeError(
-            f"Expected a component, action or attribute of {type(self).__name__}. Received: {name!r}.{suggest(name, known)}")
+            f"Expected a component, action or attribute of {type(self).__name__}. Received: {name!r}."
+            f"{suggest(name, known)} Public names: {', '.join(known)}.")
 
     def gather(self) -> 'Batch':
         """Read every preloaded component now (before shipping the batch to another process)."""

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from batchkit import ArrayBatch, Batch, BatchkitError, Dataset, DatasetIndex
+from batchkit import ArrayBatch, Batch, BatchkitAttributeError, BatchkitError, Dataset, DatasetIndex
 
 
 class Triple(ArrayBatch):
@@ -162,3 +162,10 @@ def test_pickle_gathers_unread_components(image_ds):
     assert back.labels.tolist() == [0, 10, 20]
     assert back.images.shape == (3, 2, 2)
     assert isinstance(back.random, np.random.Generator)
+
+
+def test_a_missing_attribute_lists_every_public_name_size_included(image_ds):
+    batch = next(image_ds.gen_batch(3))
+    with pytest.raises(BatchkitAttributeError, match=r"Received: 'imags'. Did you mean 'images'.*Public names: .*"
+                                                     r"\bimages\b.*\bindices\b.*\blabels\b.*\bsize\b"):
+        batch.imags

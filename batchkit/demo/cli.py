@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f'checkpoints, TensorBoard logs, export, plot (default: {DEFAULT_MODEL_DIR})')
     parser.add_argument('--prefetch', type=_non_negative, default=2,
                         help='batches augmented ahead on threads (default: 2)')
-    parser.add_argument('--seed', type=_non_negative, default=0, help='seed of the split, weights and draws (default: 0)')
+    parser.add_argument('--seed', type=_non_negative, default=0,
+                        help='seed of the split, weights and draws (default: 0)')
     parser.add_argument('--min-accuracy', type=float, default=0.97,
                         help='exit with status 1 if the test accuracy is lower (default: 0.97)')
     parser.add_argument('--no-bar', action='store_true', help='no progress bar')

@@ -21,8 +21,8 @@ def metrics_table(metrics: Any) -> tuple[str, float]:
     support = matrix.reshape(-1, *matrix.shape[-2:]).sum(axis=(0, 1))
     lines = [f"{'class':>5}  {'precision':>9}  {'recall':>6}  {'f1':>6}  {'support':>7}"]
     for k in range(len(per_class['precision'])):
-        row = f"{k:>5}  {per_class['precision'][k]:>9.3f}  {per_class['recall'][k]:>6.3f}  {per_class['f1_score'][k]:>6.3f}"
-        lines.append(f"{row}  {int(support[k]):>7}")
+        precision, recall, f1 = (per_class[name][k] for name in ('precision', 'recall', 'f1_score'))
+        lines.append(f"{k:>5}  {precision:>9.3f}  {recall:>6.3f}  {f1:>6.3f}  {int(support[k]):>7}")
     lines.append(f"accuracy: {accuracy:.4f}")
     return '\n'.join(lines), accuracy
 

@@ -71,11 +71,10 @@ def _timed(make_pipeline, batch_size: int, repeats: int, prefetch: int, check: s
     """Warm up, save the first batches for compare.py's check, then the best of `repeats` one-epoch runs."""
     kw = {'n_epochs': 1, 'shuffle': False, 'drop_last': False, 'prefetch': prefetch}
     if check:
-        first = []
-        for batch in make_pipeline().gen_batch(batch_size, **kw):
-            first.append(np.asarray(batch.images))
-            if len(first) == N_CHECK:
-                break
+        # n_iters, not a break: an abandoned prefetching generator leaves BatchFlow's threads blocked on a full
+        # queue, and the interpreter then never exits
+        first = [np.asarray(batch.images) for batch in
+                 make_pipeline().gen_batch(batch_size, **dict(kw, n_epochs=None), n_iters=N_CHECK)]
         np.savez(check, *first)
     times = []
     make_pipeline().run(batch_size, **kw)                 # warm-up, untimed

@@ -120,6 +120,9 @@ def drain(iterable) -> None:
 def torch_or_reason() -> Any:
     try:
         import torch
+        # One intra-op thread, as DataLoader workers use: torch's OpenMP pool on 128 x 784 elementwise ops only
+        # contends with the other sides (and spins badly when the cores are busy).
+        torch.set_num_threads(1)
         return torch
     except ImportError as exc:
         return f'torch not installed ({exc})'

@@ -60,9 +60,12 @@ def test_augmentation_draws_through_R_are_per_image_and_seeded():
     assert sum(changed) >= 14                     # every image gets its own draw, not one for the batch
 
 
-def _run(capsys, *args: str) -> tuple[int, str]:
-    code = main(['--batch-size', '128', '--no-bar', *args])
-    return code, capsys.readouterr().out
+def _run(capsys, *args: str, bar: bool = False) -> tuple[int, str]:
+    code = main(['--batch-size', '128', *([] if bar else ['--no-bar']), *args])
+    captured = capsys.readouterr()
+    if bar:                                        # tqdm writes to stderr: the bar shows the last batch's loss
+        assert re.search(r'train: 100%.*12/12.*loss=[\d.]+', captured.err), captured.err
+    return code, captured.out
 
 
 @pytest.mark.slow
@@ -70,7 +73,7 @@ def _run(capsys, *args: str) -> tuple[int, str]:
 def test_a_run_writes_every_artifact_and_a_second_run_resumes(tmp_path, capsys):
     model_dir = str(tmp_path / 'demo')
     steps = 12                                    # ceil(1438 / 128) steps per epoch
-    code, out = _run(capsys, '--epochs', '1', '--model-dir', model_dir, '--min-accuracy', '1.01')
+    code, out = _run(capsys, '--epochs', '1', '--model-dir', model_dir, '--min-accuracy', '1.01', bar=True)
     assert code == 1 and 'FAILED: test accuracy' in out           # an accuracy below the bar fails the command
     assert f'starting from scratch in {model_dir}' in out and f'model at step {steps}' in out
     table = re.search(r'class\s+precision\s+recall\s+f1\s+support\n((?:\s+\d.*\n){10})accuracy: ([\d.]+)', out)

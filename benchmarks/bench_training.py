@@ -52,6 +52,7 @@ from bench_pipeline import SIDE, ImagesBatch, flip_random_half  # noqa: E402
 from batchkit import B, Dataset  # noqa: E402
 from batchkit.batch.base import batch_rng  # noqa: E402
 from batchkit.models import KerasModel  # noqa: E402
+from batchkit.pipeline import prefetch as _prefetch  # noqa: E402
 
 __all__ = ['TrainBatch', 'main', 'run_benchmark']
 
@@ -111,6 +112,21 @@ def flip_masks(n_items: int, batch_size: int) -> np.ndarray:
         size = min(batch_size, n_items - start)
         mask[start + batch_rng(SEED, pos).choice(size, size // 2, replace=False)] = True
     return mask
+
+
+PROBES: list[bool] = []         # per prefetching run: did the adaptive probe go inline (NOTE [ Adaptive threads ])
+
+
+def _record_probe(probe: Any) -> Any:
+    """Engine._probe, unchanged, with its decision recorded (for the report: prefetch kept its threads or not)."""
+    def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        inline = yield from probe(self, *args, **kwargs)
+        PROBES.append(bool(inline))
+        return inline
+    return recorded
+
+
+_prefetch.Engine._probe = _record_probe(_prefetch.Engine._probe)
 
 
 # --- the sides -----------------------------------------------------------------------------------------------------
@@ -238,6 +254,7 @@ def run_benchmark(n_items: int, repeats: int, overhead_steps: int = 300, out: An
             bench.run(side, prep)
     diffs = bench.check_same_training()
     bench.cpu.clear()
+    PROBES.clear()
     times: dict = {(side, prep): [] for side in SIDES for prep in (False, True)}
     for _ in range(repeats):
         for prep in (False, True):
@@ -253,7 +270,7 @@ def run_benchmark(n_items: int, repeats: int, overhead_steps: int = 300, out: An
               'fit/batchkit': best['fit', False] / best['batchkit', False]}
     cpu_us = {key: min(ts) / n * 1e6 for key, ts in bench.cpu.items()}
     result = {'times': times, 'cpu_us': cpu_us, 'best': best, 'per_batch_us': per_batch, 'ratios': ratios,
-              'weight_diff': diffs,
+              'weight_diff': diffs, 'probes': list(PROBES),
               'overhead_us': {**over, 'pipeline': per_batch['batchkit', False] - per_batch['plain', False]},
               'checkpoint_ms': bench.checkpoint_ms(), 'n_batches': n}
     report(result, n_items, repeats, out)
@@ -279,6 +296,9 @@ def report(r: dict, n_items: int, repeats: int, out: Any) -> None:
         op, ok = ('>=', value >= target) if target != 1.0 else ('>', value > target)
         out(f'  {name} = {value:.3f} (target {op} {target}) -> {"PASS" if ok else "FAIL"}')
     out(f'  without preprocessing: fit_time / batchkit_time = {ratios["fit/batchkit"]:.3f} (for information)')
+    kept = r['probes'].count(False)
+    out(f'  batchkit with preprocessing: the prefetch probe kept its threads in {kept} of {len(r["probes"])} timed '
+        f'runs (else it went inline, judging threads no faster; NOTE [ Adaptive threads ] in pipeline/prefetch.py)')
     o = r['overhead_us']
     out(f'overhead per train step: bare train_on_batch {o["bare"]:.1f} us, KerasModel.train {o["keras_model"]:.1f} us '
         f'(+{o["keras_model"] - o["bare"]:.1f} us); the whole batchkit path over the plain loop, from the epochs '

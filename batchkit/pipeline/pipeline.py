@@ -402,7 +402,9 @@ class Pipeline:
                 of stopping.
             seed (int | None): the seed of the batches' random generators (default: the `shuffle` seed, else
                 fresh entropy).
-            reset (str | list | None): 'models' (or a list holding it) to rebuild the pipeline's models first.
+            reset (str | list | None): 'models' to rebuild the pipeline's models first, 'variables' to give
+                every variable its declared value again (values set or updated by earlier runs are dropped),
+                or a list of both.
             lazy (bool): only store the arguments, for a later `run()`.
 
         >>> p.run(batch_size=32, n_epochs=2, shuffle=42, prefetch=2)      # doctest: +SKIP

@@ -184,6 +184,8 @@ class _Run:
         pipeline, opts = self.pipeline, self.opts
         if 'models' in opts.resets:
             pipeline.models.reset(pipeline)
+        if 'variables' in opts.resets:
+            pipeline.variables.reset()
         pipeline.variables.start_run()
         # An empty head (the chain starts with an ordered step) leaves the workers nothing to do: shipping each
         # batch there and back would only cost time, so such a run goes inline.

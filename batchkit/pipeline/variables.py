@@ -123,6 +123,13 @@ class VariableStore:
         else:
             self._values[name] = default
 
+    def reset(self) -> None:
+        """Give every declared variable its declared value again (`run(..., reset='variables')`)."""
+        with self._lock:
+            for decl in self._decls.values():
+                if not decl.fresh_each_run:
+                    self._values[decl.name] = decl.default
+
     def start_run(self) -> None:
         """Make fresh values for variables declared with a callable default."""
         with self._lock:

@@ -307,3 +307,17 @@ def test_a_callable_object_default_is_stored_not_called():
     p.run(2)
     assert p.get_variable('model') is model          # not called at the run start
     assert p.get_variable('fresh') == [1]            # a partial is a factory: called at the run start
+
+
+def test_reset_variables_gives_every_variable_its_declared_value_again():
+    from batchkit import Dataset
+    ds = Dataset(6)
+    p = ds.p.init_variable('n', 0).init_variable('seen', default=list).update(V('n'), V('n') + 1)
+    p.run(2)
+    p.run(2)
+    assert p.get_variable('n') == 6                       # a non-callable default persists across runs
+    p.set_variable('seen', ['kept until a run starts'])
+    p.run(2, reset='variables')
+    assert p.get_variable('n') == 3 and p.get_variable('seen') == []
+    p.run(2, reset=['models', 'variables'])
+    assert p.get_variable('n') == 3

@@ -195,9 +195,20 @@ class PipelineModels:
             if decl.mode == 'static' and decl.source is None and decl.cls is not None:
                 self.store.put(self._create(pipeline, decl, None))
 
+    def _built_entries(self) -> list[ModelEntry]:
+        """The built models this pipeline uses: its own, and the built ones it imports (each object once)."""
+        entries = {id(entry.model): entry for entry in self.store}
+        for decl in self.decls.values():
+            if decl.source is not None:
+                for entry in decl.source.models._built_entries():
+                    if entry.name == decl.name:
+                        entries.setdefault(id(entry.model), entry)
+        return list(entries.values())
+
     def on_run_end(self) -> None:
-        """At the end of a run, call `on_run_end()` of each built model that has one (framework models checkpoint)."""
-        for entry in self.store:
+        """At the end of a run, call `on_run_end()` of each built model it used, imported ones included
+        (framework models checkpoint and write their summaries)."""
+        for entry in self._built_entries():
             hook = getattr(entry.model, 'on_run_end', None)
             if callable(hook):
                 with entry.lock:

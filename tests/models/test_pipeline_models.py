@@ -280,6 +280,26 @@ def test_reset_keeps_imported_models(reg_ds):
     assert p.get_model_by_name('m') is source.get_model_by_name('m') and source.get_model_by_name('m').steps == 4
 
 
+class RunEndLinear(nm.LinearRegression):
+    """Counts the end-of-run calls a pipeline makes (framework models checkpoint there)."""
+
+    def _build(self) -> None:
+        super()._build()
+        self.run_ends = 0
+
+    def on_run_end(self) -> None:
+        self.run_ends += 1
+
+
+def test_a_run_ends_by_calling_on_run_end_of_its_models_imported_ones_included(reg_ds):
+    source = reg_ds.p.init_model('m', RunEndLinear, 'static').train_model('m', B('images'), B('labels'))
+    user = reg_ds.p.import_model('m', source).predict_model('m', B('images'), save_to=B('pred'))
+    source.run(50, n_epochs=1)
+    user.run(50, n_epochs=1)
+    user.run(50, n_epochs=1, prefetch=2)
+    assert source.get_model_by_name('m').run_ends == 3
+
+
 def test_chained_copy_shares_already_built_models(reg_ds):
     p = reg_ds.p.init_model('m', nm.LinearRegression, 'static')
     q = p.train_model('m', B('images'), B('labels'))

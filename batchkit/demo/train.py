@@ -62,8 +62,5 @@ def evaluate(dataset: Any, trained: Pipeline, batch_size: int) -> tuple[Classifi
          .predict_model(MODEL, B('images'), save_to=V('proba', mode='a'))
          .gather_metrics('classification', targets=B('labels'), predictions=V('proba')[-1], fmt='proba',
                          axis=-1, num_classes=NUM_CLASSES, save_to=V('metrics', mode='u'))
-         .run(batch_size, n_epochs=1, shuffle=False))
-    # An imported model belongs to `trained`, so this run's end does not reach it: end its evaluation here
-    # (KerasModel writes the mean test loss and accuracy to `<model_dir>/eval` then).
-    p.get_model_by_name(MODEL).on_run_end()
+         .run(batch_size, n_epochs=1, shuffle=False))      # its end writes the test loss to <model_dir>/eval
     return p.get_variable('metrics'), np.concatenate(p.get_variable('proba'))

@@ -301,7 +301,7 @@ def report(r: dict, n_items: int, repeats: int, out: Any) -> None:
         f'runs (else it went inline, judging threads no faster; NOTE [ Adaptive threads ] in pipeline/prefetch.py)')
     o = r['overhead_us']
     out(f'overhead per train step: bare train_on_batch {o["bare"]:.1f} us, KerasModel.train {o["keras_model"]:.1f} us '
-        f'(+{o["keras_model"] - o["bare"]:.1f} us); the whole batchkit path over the plain loop, from the epochs '
+        f'({o["keras_model"] - o["bare"]:+.1f} us); the whole batchkit path over the plain loop, from the epochs '
         f'above: {o["pipeline"]:+.1f} us per batch')
     out(f'end-of-run checkpoint (written once per run that trained since the last one): {r["checkpoint_ms"]:.1f} ms')
 

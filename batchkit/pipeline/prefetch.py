@@ -104,6 +104,15 @@ class Done:
         return False
 
 
+def _steps(stamps: list[float], span: int) -> list[float]:
+    """Time per batch over each run of `span` consecutive batches (NOTE [ Adaptive threads ])."""
+    return [(stamps[i + span] - stamps[i]) / span for i in range(len(stamps) - span)]
+
+
+def _low_quartile(values: list[float]) -> float:
+    return sorted(values)[len(values) // 4]
+
+
 def _run_now(head: Callable, batch: Any) -> Done:
     """The head run here and now (an error is kept, to be raised at the batch's turn as a worker's would)."""
     try:
@@ -185,29 +194,31 @@ class Engine:
         batch to a worker thread and back costs GIL-holding work and thread hand-offs, and light heads (small
         numpy ops) fight over the GIL, so such a run is slower with prefetch than without. A run on threads
         therefore starts with `PROBE_ROUNDS` rounds of `2 * window + 6` batches through the pool then 8 inline,
-        timing the consumer's steady pace (time between two batches handed out, its own work included, the
-        pool's fill and drain left out). It keeps the pool only if the pool's best round is at least 5% faster
-        than the best inline round. Inline, every batch is still processed and handed out in order, with the
-        same errors; only the speed differs.
+        timing the consumer's steady pace (time between batches handed out, its own work included, the pool's
+        fill and drain left out). The pace of each mode is the lower quartile, over both rounds, of the time per
+        batch (inline: each gap; pool: each run of `window` gaps, as workers hand batches out in bursts). On a
+        loaded machine another process takes the core for a few ms now and then, in any round: a round's mean
+        then picked the wrong mode about one run in two, while a quartile ignores such stalls. It keeps the
+        pool only if its pace is at least 5% faster than inline. Inline, every batch is still processed and
+        handed out in order, with the same errors; only the speed differs.
         """
-        pool_paces, inline_paces = [], []
+        pool_steps: list[float] = []
+        inline_steps: list[float] = []
         for _ in range(PROBE_ROUNDS):
             stamps: list[float] = []
             yield from self._pooled(head, jobs, pending, limit=2 * self.window + 6, stamps=stamps)
-            stamps = stamps[1:]
-            if len(stamps) >= 3:
-                pool_paces.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
+            pool_steps += _steps(stamps[1:], self.window)
             stamps = []
             for meta, batch in itertools.islice(jobs, 8):
                 stamps.append(time.perf_counter())
                 yield meta, _run_now(head, batch)
                 del batch
             stamps.append(time.perf_counter())
-            if len(stamps) >= 5:
-                inline_paces.append((stamps[-1] - stamps[0]) / (len(stamps) - 1))
-        if not pool_paces or not inline_paces:
+            inline_steps += _steps(stamps, 1)
+        if len(pool_steps) < 3 or len(inline_steps) < 3:
             return False          # the run is over (or nearly): nothing to decide
-        self.chose_inline = min(pool_paces) * 1.05 > min(inline_paces)
+        pool_pace, inline_pace = _low_quartile(pool_steps), _low_quartile(inline_steps)
+        self.chose_inline = pool_pace * 1.05 > inline_pace
         return self.chose_inline
 
     def result(self, future: Future) -> Any:

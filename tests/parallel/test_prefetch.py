@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from batchkit import B, BatchkitTypeError, BatchkitValueError, F, V
+from batchkit import B, BatchkitTypeError, BatchkitValueError, F, V, action
 from batchkit.models import BaseModel
 
 import workbatches as wb
@@ -186,3 +187,39 @@ def test_heads_that_wait_keep_the_thread_pool_after_the_probe():
     names = [b.head_thread for b in wb.work_dataset(120).p.sleepy(4).where().gen_batch(1, prefetch=4)]
     assert len(names) == 120
     assert all(name.startswith('batchkit-prefetch') for name in names[-40:])
+
+
+class StallBatch(wb.WorkBatch):
+    """A head that stalls once at chosen batches, as when another process takes the core for a while."""
+
+    @action
+    def stall_at(self, positions: tuple, seconds: float = 0.03, work_s: float = 0.0) -> 'StallBatch':
+        if work_s:
+            time.sleep(work_s)                   # releases the GIL, like numpy on big arrays
+        if int(self.indices[0]) in positions:
+            time.sleep(seconds)
+        self.head_thread = threading.current_thread().name
+        return self
+
+
+def _stall_threads(n: int, **stall) -> list[str]:
+    from batchkit import Dataset
+    ds = Dataset(n, batch_class=StallBatch, preloaded={'x': np.arange(n, dtype=np.float64)})
+    return [b.head_thread for b in ds.p.stall_at(**stall).gen_batch(1, prefetch=2)]
+
+
+# NOTE [ Adaptive threads ]: with prefetch=2 (window 3) the probe sends batches 0-11 and 20-31 through the pool and
+# runs 12-19 and 32-39 inline.
+def test_a_stall_in_the_inline_probe_rounds_does_not_send_light_heads_to_the_pool():
+    threads = _stall_threads(120, positions=(14, 34))
+    main = threading.current_thread().name
+    assert all(name.startswith('batchkit-prefetch') for name in threads[:12])
+    assert threads[12:20] == [main] * 8
+    assert threads[40:] == [main] * 80          # light heads: inline after the probe
+
+
+def test_a_stall_in_the_pool_probe_rounds_keeps_heads_that_release_the_gil_in_the_pool():
+    threads = _stall_threads(120, positions=(5, 25), seconds=0.06, work_s=0.004)
+    pooled = [name for name in threads[40:] if name.startswith('batchkit-prefetch')]
+    assert len(pooled) == 80                     # 2 threads at 4 ms per head beat inline despite the stalls
+    assert len(set(pooled)) == 2

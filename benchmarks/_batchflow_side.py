@@ -71,10 +71,10 @@ def _timed(make_pipeline, batch_size: int, repeats: int, prefetch: int, check: s
     """Warm up, save the first batches for compare.py's check, then the best of `repeats` one-epoch runs."""
     kw = {'n_epochs': 1, 'shuffle': False, 'drop_last': False, 'prefetch': prefetch}
     if check:
-        # n_iters, not a break: an abandoned prefetching generator leaves BatchFlow's threads blocked on a full
-        # queue, and the interpreter then never exits
+        # Without prefetch (the same computation): a prefetching generator stopped early, by a break or by
+        # n_iters, can leave BatchFlow's producer thread blocked on its full queue, and the process never exits.
         first = [np.asarray(batch.images) for batch in
-                 make_pipeline().gen_batch(batch_size, **dict(kw, n_epochs=None), n_iters=N_CHECK)]
+                 make_pipeline().gen_batch(batch_size, **dict(kw, n_epochs=None, prefetch=0), n_iters=N_CHECK)]
         np.savez(check, *first)
     times = []
     make_pipeline().run(batch_size, **kw)                 # warm-up, untimed
@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.workload, json.loads(args.json))
     result['version'] = batchflow.__version__
     print('RESULT ' + json.dumps(result), flush=True)
-    return 0
+    sys.stderr.flush()
+    # BatchFlow 0.10's prefetch can leave a non-daemon producer thread blocked on its queue after a run, which
+    # keeps the interpreter from exiting: the results are out, so leave without waiting for it.
+    os._exit(0)
 
 
 if __name__ == '__main__':

@@ -12,11 +12,11 @@ Workloads (batch size 128, one epoch, no shuffle; the sizes of the full run, --q
             train_model with prefetch=2, a train_on_batch loop, Keras fit on tf.data, a torch DataLoader and
             BatchFlow feeding train_on_batch.
 Before timing, each workload checks on its first batches that every side computes the same thing. The sides
-run alternately, best of --repeats; BatchFlow (installed by this script into its own venv under --cache-dir)
+run alternately, best of --repeats (5); BatchFlow (installed by this script into its own venv under --cache-dir)
 runs in a subprocess doing its repeats in a row. A side that cannot run says why in the table. The full run
 writes the table into benchmarks/README.md and a chart into benchmarks/compare.png (--quick only with --write).
 
-    python benchmarks/compare.py            # full sizes, about 10 minutes on 2 cores
+    python benchmarks/compare.py            # full sizes, a few minutes on 2 cores
     python benchmarks/compare.py --quick    # small sizes, a smoke run
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ __all__ = ['BatchFlowSide', 'SIZES', 'main', 'run_workloads']
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BEGIN, END = '<!-- compare:begin -->', '<!-- compare:end -->'
-SIZES = {'full': {'pipeline': 100_000, 'prefetch': 100_000, 'loading': 20_000, 'training': 25_600},
+SIZES = {'full': {'pipeline': 100_000, 'prefetch': 100_000, 'loading': 20_000, 'training': 51_200},
          'quick': {'pipeline': 5_000, 'prefetch': 5_000, 'loading': 2_000, 'training': 1_280}}
 LABELS = {'numpy': {'training': 'Keras train_on_batch loop', 'prefetch': 'numpy + 2 threads'},
           'tf.data': {'training': 'Keras fit on tf.data'}}
@@ -85,8 +85,11 @@ class BatchFlowSide:
             if y is not None:
                 cfg['labels'] = os.path.join(tmp, 'y.npy')
                 np.save(cfg['labels'], y)
-            proc = subprocess.run([self.python, os.path.join(HERE, '_batchflow_side.py'), workload,
-                                   '--json', json.dumps(cfg)], capture_output=True, text=True, timeout=1800)
+            try:
+                proc = subprocess.run([self.python, os.path.join(HERE, '_batchflow_side.py'), workload,
+                                       '--json', json.dumps(cfg)], capture_output=True, text=True, timeout=600)
+            except subprocess.TimeoutExpired:
+                return 'failed: no result within 600 s (hung)'
             line = [s for s in proc.stdout.splitlines() if s.startswith('RESULT ')]
             if proc.returncode or not line:
                 tail = (proc.stderr.strip().splitlines() or ['no output'])[-1]
@@ -198,8 +201,7 @@ def chart(results: dict, sides, path: str) -> None:
     ax.axhline(1.0, color='k', lw=0.8)
     ax.set_xticks(np.arange(len(names)), names)
     ax.set_ylabel('speed relative to batchkit (higher is faster)')
-    ax.set_title('batchkit and peers, one epoch, batch size 128 (a missing bar: the side did not run)')
-    ax.legend()
+    ax.legend(ncol=len(sides), loc='lower center', bbox_to_anchor=(0.5, 1.08), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true', help='small sizes, 2 repeats; README and chart untouched')
     parser.add_argument('--write', action='store_true', help='write README and chart even with --quick')
-    parser.add_argument('--repeats', type=int, default=None, help='timed runs of each side (default 3, quick 2)')
+    parser.add_argument('--repeats', type=int, default=None, help='timed runs of each side (default 5, quick 2)')
     parser.add_argument('--workloads', default=','.join(SIZES['full']), help='comma-separated subset')
     parser.add_argument('--sides', default=','.join(SIDES), help='comma-separated subset of ' + ', '.join(SIDES))
     parser.add_argument('--cache-dir', default=os.path.expanduser('~/.cache/batchkit-bench'),
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [w for w in SIZES['full'] if w in args.workloads.split(',')]
     os.makedirs(args.cache_dir, exist_ok=True)
     sizes = SIZES['quick' if args.quick else 'full']
-    repeats = args.repeats or (2 if args.quick else 3)
+    repeats = args.repeats or (2 if args.quick else 5)
     results = run_workloads(names, sizes, repeats, args.cache_dir, sides)
     bf_version = None
     if 'batchflow' in sides:

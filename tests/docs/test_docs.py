@@ -8,7 +8,7 @@ A block opts out only by being another language (```text, ```console, ```bash) -
 the code of other libraries shown for comparison on the migration pages: a python block whose title ends
 with "(not run)", e.g. ```python title="BatchFlow (not run)"```. That marker is accepted only on the pages
 listed in NOT_RUN_PAGES; anywhere else it fails the test, so no batchkit example can hide from it.
-The `>>>` examples of the docstrings, which the API reference shows, run as doctests (test_docstring_examples_run).
+The README's python blocks run by the same rule. The `>>>` examples of the docstrings, which the API reference shows, run as doctests (test_docstring_examples_run).
 """
 from __future__ import annotations
 
@@ -95,6 +95,8 @@ def page_script(page: Path) -> str:
 
 
 PAGES_WITH_CODE = [p for p in _pages() if runnable_blocks(p)]
+# The README's examples are held to the same rule as the site's.
+RUN_PAGES = [*PAGES_WITH_CODE, ROOT / 'README.md']
 
 
 def test_code_blocks_are_found() -> None:
@@ -117,7 +119,7 @@ def test_extraction_rules() -> None:
     assert NOT_RUN.search(blocks[3][1]) and not NOT_RUN.search(blocks[0][1])
 
 
-@pytest.mark.parametrize('page', PAGES_WITH_CODE, ids=lambda p: p.relative_to(DOCS).as_posix())
+@pytest.mark.parametrize('page', RUN_PAGES, ids=lambda p: p.relative_to(DOCS if DOCS in p.parents else ROOT).as_posix())
 def test_page_code_runs(page: Path, tmp_path: Path) -> None:
     # The script sits in its working directory, as a user's script in their project: the modules an example
     # writes there (a batch class for Dask workers) are importable, by the script and by spawned workers.

@@ -111,6 +111,9 @@ def _compile_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, 
     # fn and the targets were checked when chained (_check_call)
     args, kwargs, target = fold(args, pipeline), fold(kwargs, pipeline), save_to
     from ..batch.base import Batch
+    from .expressions import V, iter_expressions
+    # A call that reads variables and saves its result reads and writes under one lock (NOTE [ Atomic updates ]).
+    atomic = target is not None and any(isinstance(e, V) for e in iter_expressions((args, kwargs)))
 
     def call(batch: Any, pipe: Any) -> Any:
         result = fn(batch, *evaluate(args, batch, pipe), **evaluate(kwargs, batch, pipe))
@@ -118,4 +121,8 @@ def _compile_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, 
             store_result(target, result, batch, pipe, mode)
             return batch
         return result if isinstance(result, Batch) else batch
-    return BuiltinOp(f'call({getattr(fn, "__name__", "fn")})', call)
+
+    def atomic_call(batch: Any, pipe: Any) -> Any:
+        with pipe.variables.transaction():
+            return call(batch, pipe)
+    return BuiltinOp(f'call({getattr(fn, "__name__", "fn")})', atomic_call if atomic else call)

@@ -90,3 +90,14 @@ def test_model_step_saving_to_a_variable_loses_nothing(ds: Dataset, model_class:
         assert len(losses) == N_THREADS * N_BATCHES
         assert sum(losses) == N_THREADS * N_BATCHES / 10 * sum(range(0, 100, 10))
     assert p.get_model_by_name('m').calls == ROUNDS * N_THREADS * N_BATCHES
+
+
+def test_a_call_that_reads_a_variable_and_saves_to_it_loses_no_increment(ds: Dataset) -> None:
+    def increment(batch: Any, n: int) -> int:
+        sum(range(50))                                 # some work between the read and the write
+        return n + 1
+    p = ds.p.init_variable('n', 0).call(increment, V('n'), save_to=V('n'))
+    for _ in range(ROUNDS):
+        p.set_variable('n', 0)
+        run_together(p)
+        assert p.get_variable('n') == N_THREADS * N_BATCHES

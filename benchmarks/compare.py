@@ -91,6 +91,8 @@ class BatchFlowSide:
             except subprocess.TimeoutExpired:
                 return 'failed: no result within 600 s (hung)'
             line = [s for s in proc.stdout.splitlines() if s.startswith('RESULT ')]
+            if proc.returncode < 0:
+                return f'failed: killed by signal {-proc.returncode}'
             if proc.returncode or not line:
                 tail = (proc.stderr.strip().splitlines() or ['no output'])[-1]
                 return f'failed: {tail}'[:120]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._naming import suggest
-from ..errors import BatchkitTypeError, UnknownNameError
+from ..errors import BatchkitTypeError, ModelError, UnknownNameError
 from .builtins import check_save, register_builtin, store_result
 from .expressions import evaluate, fold
 from .model_registry import ModelDeclaration, model_method, parse_model_args
@@ -55,7 +55,7 @@ def _compile_init_model(pipeline: Any, *args: Any, **kwargs: Any) -> Op | None:
     return BuiltinOp(f'init_model({name})', init_model, ordered=False)
 
 
-def _declare_import(pipeline: Any, name: str, source: Any) -> None:
+def _declare_import(pipeline: Any, name: str, source: Any, replace: bool = False) -> None:
     from .pipeline import Pipeline
     if not isinstance(source, Pipeline):
         raise BatchkitTypeError(f"Expected import_model(name, pipeline) to get a Pipeline. Received: "
@@ -64,12 +64,17 @@ def _declare_import(pipeline: Any, name: str, source: Any) -> None:
         raise UnknownNameError(f"Expected import_model({name!r}, pipeline) to name a model of that pipeline. "
                                f"Received: {name!r}, which it neither initializes nor has as a @model of its batch "
                                f"class.{suggest(name, source.models.known_names(source))}")
+    old = pipeline.models.decls.get(name)
+    if old is not None and old.source is not source and not replace:
+        raise ModelError(f"Expected import_model to bring in a new model name. Received: {name!r}, already "
+                         f"declared in this pipeline. Pick another name, or pass import_model({name!r}, pipeline, "
+                         "replace=True) to replace that model.")
     pipeline.models.decls[name] = ModelDeclaration(name, None, 'static', source=source)
     pipeline.models.store.pop(name)
 
 
 @register_builtin('import_model', on_chain=_declare_import)
-def _compile_import_model(pipeline: Any, name: str, source: Any) -> Op:
+def _compile_import_model(pipeline: Any, name: str, source: Any, replace: bool = False) -> Op:
     def import_model(batch: Any, pipe: Any) -> None:
         pipe.models.get(pipe, name, batch)
     return BuiltinOp(f'import_model({name})', import_model, ordered=False)

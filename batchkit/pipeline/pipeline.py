@@ -294,8 +294,12 @@ class Pipeline:
         ...
 
     @_step
-    def import_model(self, name: str, pipeline: 'Pipeline') -> 'Pipeline':
-        """Use the very same model object (and lock) as model `name` of another pipeline."""
+    def import_model(self, name: str, pipeline: 'Pipeline', replace: bool = False) -> 'Pipeline':
+        """Use the very same model object (and lock) as model `name` of another pipeline.
+
+        A name this pipeline already declares (another model, or an import from another pipeline) is an error
+        unless `replace=True`; importing the same model again is allowed.
+        """
         ...
 
     @_step

@@ -275,12 +275,13 @@ def test_eight_threads_times_100_train_calls_make_exactly_800_steps():
 @pytest.mark.parametrize('use_lock', [True, False])
 def test_the_lock_is_what_keeps_each_train_call_on_its_own_step(use_lock):
     # A deterministic interleaving: two threads, each held right after its optimizer step until the other one
-    # has stepped too (or 2 s passed). Unlocked, both then read step 2: one step is counted twice, one never
-    # (its checkpoint and summary are missed). With the lock the second thread cannot step in between.
+    # has stepped too (or the timeout passed). Unlocked, both then read step 2: one step is counted twice, one
+    # never (its checkpoint and summary are missed). With the lock the second thread cannot step in between, so
+    # each wait runs out: short there; long unlocked, where the first step (tracing) may be slow on a busy machine.
     net = KerasModel(ks.compiled_config(use_lock=use_lock))
     x, y = ks.separable(8)
     net.test(x, y)
-    barrier = threading.Barrier(2, timeout=2)
+    barrier = threading.Barrier(2, timeout=2 if use_lock else 120)
     real = net.model.train_on_batch
 
     def held(*args, **kwargs):

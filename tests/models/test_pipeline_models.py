@@ -354,3 +354,16 @@ def test_adding_a_pipeline_that_imports_the_model(reg_ds):
     right = Pipeline().import_model('m', left).train_model('m', B('images'), B('labels'))
     total = (left + right).run(50, n_epochs=1)
     assert total.get_model_by_name('m') is left.get_model_by_name('m') and left.get_model_by_name('m').steps == 4
+
+
+def test_import_model_under_a_name_in_use_is_an_error_unless_replace(reg_ds):
+    from batchkit import ModelError
+    first = reg_ds.p.init_model('m', nm.LinearRegression, 'static')
+    second = reg_ds.p.init_model('m', nm.LogisticRegression, 'static')
+    p = reg_ds.p.import_model('m', first)
+    assert p.import_model('m', first).get_model_by_name('m') is first.get_model_by_name('m')   # the same import
+    with pytest.raises(ModelError, match=r"'m', already declared.*import_model\('m', pipeline, replace=True\)"):
+        p.import_model('m', second)
+    with pytest.raises(ModelError, match="already declared"):
+        reg_ds.p.init_model('m', nm.LinearRegression, 'static').import_model('m', second)
+    assert p.import_model('m', second, replace=True).get_model_by_name('m') is second.get_model_by_name('m')

@@ -13,7 +13,7 @@ from batchkit import (ArrayBatch, B, BatchkitKeyError, BatchkitValueError, Datas
 
 with warnings.catch_warnings():     # wfdb 4.3 calls a pandas API deprecated in pandas 3 when it is imported
     warnings.simplefilter('ignore', DeprecationWarning)
-    wfdb = pytest.importorskip('wfdb')
+    import wfdb
 
 # wfdb 4.3 calls a pandas API that pandas 3 deprecates (DataFrame.drop(inplace=True)), scoped to wfdb's modules
 pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning:wfdb.*')

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
-pytest.importorskip('tensorflow')
-pytest.importorskip('keras')
+import tensorflow  # noqa: E402,F401
+import keras  # noqa: E402,F401
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / 'benchmarks' / 'bench_training.py'
 

@@ -9,9 +9,6 @@ import numpy as np
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.tf]
-pytest.importorskip('tensorflow')
-pytest.importorskip('keras')
-pytest.importorskip('torch')
 
 BENCH = pathlib.Path(__file__).resolve().parents[2] / 'benchmarks'
 LOCAL = ('batchkit', 'numpy', 'tf.data', 'torch')     # BatchFlow installs from PyPI: not in the test suite

@@ -15,8 +15,8 @@ import pytest
 
 pytestmark = pytest.mark.tf
 
-keras = pytest.importorskip('keras')
-tf = pytest.importorskip('tensorflow')
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import keras_support as ks  # noqa: E402
 from batchkit import B, BatchkitError, V, signals  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 
 pytestmark = pytest.mark.tf
 
-keras = pytest.importorskip('keras')
+import keras  # noqa: E402
 
 import keras_support as ks  # noqa: E402
 from batchkit import ArrayBatch, B, Dataset, Pipeline, V, action, model  # noqa: E402

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-tf = pytest.importorskip('tensorflow')
+import tensorflow as tf  # noqa: E402
 
 import tf_support as ts  # noqa: E402
 from batchkit import ArrayBatch, B, Dataset, F, V, action, model  # noqa: E402

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-tf = pytest.importorskip('tensorflow')
+import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
 import tf_support as ts  # noqa: E402

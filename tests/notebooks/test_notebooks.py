@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-nbformat = pytest.importorskip('nbformat')
-pytest.importorskip('nbclient')
-pytest.importorskip('ipykernel')
+import nbformat  # noqa: E402
+import nbclient  # noqa: E402,F401 - the test extra installs what the notebooks need
+import ipykernel  # noqa: E402,F401
 
 import nbrun  # noqa: E402
 

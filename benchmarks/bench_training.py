@@ -114,15 +114,15 @@ def flip_masks(n_items: int, batch_size: int) -> np.ndarray:
     return mask
 
 
-PROBES: list[bool] = []         # per prefetching run: did the adaptive probe go inline (NOTE [ Adaptive threads ])
+PROBES: list[str] = []          # per prefetching run: the mode the adaptive probe chose (NOTE [ Adaptive threads ])
 
 
 def _record_probe(probe: Any) -> Any:
     """Engine._probe, unchanged, with its decision recorded (for the report: prefetch kept its threads or not)."""
     def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        inline = yield from probe(self, *args, **kwargs)
-        PROBES.append(bool(inline))
-        return inline
+        mode = yield from probe(self, *args, **kwargs)
+        PROBES.append(mode)
+        return mode
     return recorded
 
 
@@ -296,9 +296,9 @@ def report(r: dict, n_items: int, repeats: int, out: Any) -> None:
         op, ok = ('>=', value >= target) if target != 1.0 else ('>', value > target)
         out(f'  {name} = {value:.3f} (target {op} {target}) -> {"PASS" if ok else "FAIL"}')
     out(f'  without preprocessing: fit_time / batchkit_time = {ratios["fit/batchkit"]:.3f} (for information)')
-    kept = r['probes'].count(False)
-    out(f'  batchkit with preprocessing: the prefetch probe kept its threads in {kept} of {len(r["probes"])} timed '
-        f'runs (else it went inline, judging threads no faster; NOTE [ Adaptive threads ] in pipeline/prefetch.py)')
+    modes = ', '.join(f'{mode} {r["probes"].count(mode)}' for mode in sorted(set(r['probes'])))
+    out(f'  batchkit with preprocessing: the modes the prefetch probe chose in {len(r["probes"])} timed runs: {modes} '
+        f'(NOTE [ Adaptive threads ] in pipeline/prefetch.py)')
     o = r['overhead_us']
     out(f'overhead per train step: bare train_on_batch {o["bare"]:.1f} us, KerasModel.train {o["keras_model"]:.1f} us '
         f'({o["keras_model"] - o["bare"]:+.1f} us); the whole batchkit path over the plain loop, from the epochs '

@@ -78,7 +78,7 @@ def make_parallel_driver(spec: ParallelSpec) -> Callable:
 
 # --- processes ---------------------------------------------------------------------------------------------
 # NOTE [ No pools in workers ]
-# A process that already runs batch heads for a prefetch or Dask engine (see prefetch.RemoteHead) runs
+# A process that already runs batch heads for a prefetch or Dask engine (see remote.RemoteHead) runs
 # target='processes' calls in a loop: the engine's pool already uses every core, and a pool started from a
 # pool worker would multiply the processes (and can hang on start-up).
 _IN_WORKER = threading.Event()

@@ -7,27 +7,20 @@ cannot span processes). The head of each batch runs in a worker, up to `prefetch
 the consuming side in batch order. So with prefetch, models and variables see the batches in the same order as
 without it, and a seeded run gives the same results for any engine (each batch's generator depends only on the
 run's seed and the batch's position, see Batch.random).
-
-NOTE [ Shipping ]
-A worker process cannot receive the decorated actions (wrapt wrappers do not pickle) nor the pipeline. It gets
-the batch's state (its own gathered rows; the class travels once with the head, see NOTE [ Classes by value ])
-and a recipe: (action name, args, kwargs)
-triples with run constants (C, D) folded in. It looks each action up in the batch class's registry.
+The engines whose workers are other processes are in remote.py (NOTE [ Shipping ]) and dask_engine.py.
 """
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
-import pickle
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from .._shipping import check_call_picklable, check_main_guard, pickles
+from .._shipping import check_call_picklable
 from ..decorators import invoke_action
 from ..errors import (
     BatchkitTypeError,
@@ -39,8 +32,8 @@ from ..errors import (
 from .expressions import evaluate
 from .ops import adopt
 
-__all__ = ['SKIPPED', 'STOPPED', 'Done', 'Engine', 'RemoteEngine', 'RemoteHead', 'engine_kind', 'make_engine', 'make_recipe',
-           'run_ops', 'run_recipe', 'split_head', 'unpack']
+__all__ = ['SKIPPED', 'STOPPED', 'Done', 'Engine', 'engine_kind', 'make_engine', 'make_recipe', 'run_ops', 'run_recipe',
+           'split_head']
 
 
 class _Marker:
@@ -104,13 +97,16 @@ class Done:
         return False
 
 
-def _steps(stamps: list[float], span: int) -> list[float]:
-    """Time per batch over each run of `span` consecutive batches (NOTE [ Adaptive threads ])."""
-    return [(stamps[i + span] - stamps[i]) / span for i in range(len(stamps) - span)]
+def _gaps(stamps: list[float]) -> list[float]:
+    return [later - earlier for earlier, later in zip(stamps, stamps[1:])]
 
 
-def _low_quartile(values: list[float]) -> float:
-    return sorted(values)[len(values) // 4]
+def _pace(gaps: list[float], span: int) -> float:
+    """The mean gap between batches, each gap capped at 4 times the lower quartile of the time per batch over
+    `span` gaps: a stall counts as a slow batch, not as 30 of them (NOTE [ Adaptive threads ])."""
+    per_batch = sorted(sum(gaps[i:i + span]) / span for i in range(len(gaps) - span + 1))
+    limit = 4 * per_batch[len(per_batch) // 4]
+    return sum(min(gap, limit) for gap in gaps) / len(gaps)
 
 
 def _run_now(head: Callable, batch: Any) -> Done:
@@ -142,7 +138,8 @@ class Engine:
                  adaptive: bool = False) -> None:
         self.executor, self.window, self.owned, self.closer = executor, window, owned, closer
         self.adaptive = adaptive          # NOTE [ Adaptive threads ]
-        self.chose_inline: bool | None = None
+        self.mode: str | None = None      # what the probe chose: 'pool', 'one thread' or 'inline'
+        self._single: Executor | None = None
         self.broken = False               # a worker died: the pool lost work of other batches too
 
     def _died(self, error: WorkerDiedError) -> WorkerDiedError:
@@ -150,11 +147,11 @@ class Engine:
         self.broken = True
         return error
 
-    def submit(self, head: Callable, batch: Any) -> Future:
+    def submit(self, head: Callable, batch: Any, executor: Executor | None = None) -> Future:
         if isinstance(batch, Done):
             return batch          # settled before shipping (see split_head): nothing for a worker to do
         try:
-            return self.executor.submit(head, batch)
+            return (executor or self.executor).submit(head, batch)
         except BrokenProcessPool as exc:
             raise self._died(_worker_died(exc)) from exc
 
@@ -163,10 +160,13 @@ class Engine:
         pending: deque[tuple[Any, Future]] = deque()
         jobs = iter(jobs)
         try:
-            if self.adaptive and (yield from self._probe(head, jobs, pending)):
+            mode = (yield from self._probe(head, jobs, pending)) if self.adaptive else 'pool'
+            if mode == 'inline':
                 for meta, batch in jobs:
                     yield meta, _run_now(head, batch)
                     del batch
+            elif mode == 'one thread':
+                yield from self._pooled(head, jobs, pending, executor=self._one_thread(), window=2)
             else:
                 yield from self._pooled(head, jobs, pending)
         finally:
@@ -174,52 +174,83 @@ class Engine:
                 future.cancel()
             pending.clear()
 
+    def _one_thread(self) -> Executor:
+        if self._single is None:
+            self._single = ThreadPoolExecutor(1, thread_name_prefix='batchkit-prefetch-one')
+        return self._single
+
     def _pooled(self, head: Callable, jobs: Iterator, pending: deque, limit: int | None = None,
-                stamps: list | None = None) -> Iterator[tuple[Any, Future]]:
+                stamps: list | None = None, executor: Executor | None = None,
+                window: int | None = None) -> Iterator[tuple[Any, Future]]:
+        window = window or self.window
         for meta, batch in (jobs if limit is None else itertools.islice(jobs, limit)):
-            pending.append((meta, self.submit(head, batch)))
+            pending.append((meta, self.submit(head, batch, executor)))
             del batch
-            if len(pending) >= self.window:
+            if len(pending) >= window:
                 if stamps is not None:
                     stamps.append(time.perf_counter())
                 yield pending.popleft()
         while pending:
             yield pending.popleft()
 
+    def _timed_pool(self, head: Callable, jobs: Iterator, pending: deque, steps: list,
+                    executor: Executor | None = None, window: int | None = None) -> Iterator[tuple[Any, Future]]:
+        """Batches through a pool, adding its time per batch to `steps` (NOTE [ Adaptive threads ])."""
+        window = window or self.window
+        stamps: list[float] = []
+        yield from self._pooled(head, jobs, pending, limit=2 * window + 6, stamps=stamps, executor=executor,
+                                window=window)
+        steps += _gaps(stamps[1:])
+
+    def _timed_inline(self, head: Callable, jobs: Iterator, steps: list) -> Iterator[tuple[Any, Future]]:
+        stamps: list[float] = []
+        for meta, batch in itertools.islice(jobs, 8):
+            stamps.append(time.perf_counter())
+            yield meta, _run_now(head, batch)
+            del batch
+        stamps.append(time.perf_counter())
+        steps += _gaps(stamps)
+
     def _probe(self, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
-        """Time batches through the pool and inline, in turns; return True to go on inline.
+        """Time batches through the pool and inline, in turns; return the mode to go on in.
 
         NOTE [ Adaptive threads ]
-        Threads help only when heads do enough work that releases the GIL (numpy on big arrays, I/O). Handing a
-        batch to a worker thread and back costs GIL-holding work and thread hand-offs, and light heads (small
-        numpy ops) fight over the GIL, so such a run is slower with prefetch than without. A run on threads
-        therefore starts with `PROBE_ROUNDS` rounds of `2 * window + 6` batches through the pool then 8 inline,
-        timing the consumer's steady pace (time between batches handed out, its own work included, the pool's
-        fill and drain left out). The pace of each mode is the lower quartile, over both rounds, of the time per
-        batch (inline: each gap; pool: each run of `window` gaps, as workers hand batches out in bursts). On a
-        loaded machine another process takes the core for a few ms now and then, in any round: a round's mean
-        then picked the wrong mode about one run in two, while a quartile ignores such stalls. It keeps the
-        pool only if its pace is at least 5% faster than inline. Inline, every batch is still processed and
-        handed out in order, with the same errors; only the speed differs.
+        Threads help only when heads do enough work that releases the GIL (numpy on big arrays, I/O), or when one
+        thread's head overlaps the consumer's own work (a training step). Handing a batch to a worker thread and
+        back costs GIL-holding work and thread hand-offs, and light heads (small numpy ops) fight over the GIL, so
+        such a run is slower with prefetch than without. A run on threads therefore starts with rounds of
+        `2 * window + 6` batches through the pool then 8 inline, timing the consumer's steady pace: the time
+        between batches handed out, its own work included, the pool's fill and drain left out. On a loaded
+        machine another process takes the core for a few ms now and then, in any round, so a pace is the mean gap
+        with each gap capped at 4 times the lower quartile of the time per batch (over `window` gaps for a pool, whose workers
+        hand batches out in bursts): a round's plain mean picked the wrong mode about one run in two under load.
+        A lower quartile resisted stalls too, but it judged the pool by its bursts: on workload W it kept a pool
+        that then ran the whole run 10-20% slower than inline. One round decides when one mode is at least 25%
+        faster; else a second round is timed and the pool is kept if its pace is at least 5% faster than inline.
+        When the pool loses and has more than one thread, fewer workers are tried: one thread, one batch ahead
+        ('one thread'), kept if 5% faster than inline. Whatever the mode, every batch is processed and handed out in order, with the same
+        errors; only the speed differs.
         """
         pool_steps: list[float] = []
         inline_steps: list[float] = []
-        for _ in range(PROBE_ROUNDS):
-            stamps: list[float] = []
-            yield from self._pooled(head, jobs, pending, limit=2 * self.window + 6, stamps=stamps)
-            pool_steps += _steps(stamps[1:], self.window)
-            stamps = []
-            for meta, batch in itertools.islice(jobs, 8):
-                stamps.append(time.perf_counter())
-                yield meta, _run_now(head, batch)
-                del batch
-            stamps.append(time.perf_counter())
-            inline_steps += _steps(stamps, 1)
-        if len(pool_steps) < 3 or len(inline_steps) < 3:
-            return False          # the run is over (or nearly): nothing to decide
-        pool_pace, inline_pace = _low_quartile(pool_steps), _low_quartile(inline_steps)
-        self.chose_inline = pool_pace * 1.05 > inline_pace
-        return self.chose_inline
+        for round_ in range(PROBE_ROUNDS):
+            yield from self._timed_pool(head, jobs, pending, pool_steps)
+            yield from self._timed_inline(head, jobs, inline_steps)
+            if len(pool_steps) < 3 or len(inline_steps) < 3:
+                return 'pool'     # the run is over (or nearly): nothing to decide
+            ratio = _pace(pool_steps, self.window) / _pace(inline_steps, 1)
+            if ratio < 0.8 or ratio > 1.25:
+                break
+        if ratio * 1.05 <= 1:
+            self.mode = 'pool'
+        elif getattr(self.executor, '_max_workers', 1) > 1:
+            one_steps: list[float] = []
+            yield from self._timed_pool(head, jobs, pending, one_steps, executor=self._one_thread(), window=2)
+            self.mode = ('one thread' if len(one_steps) >= 3 and _pace(one_steps, 2) * 1.05 <= _pace(inline_steps, 1)
+                         else 'inline')
+        else:
+            self.mode = 'inline'
+        return self.mode
 
     def result(self, future: Future) -> Any:
         try:
@@ -234,110 +265,13 @@ class Engine:
 
     def close(self) -> None:
         try:
+            if self._single is not None:
+                self._single.shutdown(wait=True, cancel_futures=True)
             if self.owned:
                 self.executor.shutdown(wait=True, cancel_futures=True)
         finally:
             if self.closer is not None:
                 self.closer()
-
-
-class RemoteEngine(Engine):
-    """An engine whose workers live in other processes: they get a recipe instead of ops (NOTE [ Shipping ])."""
-
-    remote = True
-
-    def submit(self, head: Callable, batch: Any) -> Future:
-        # The batch's state travels, not the batch: its class goes once with the head (NOTE [ Classes by value ]).
-        return super().submit(head, batch if isinstance(batch, Done) else batch.__getstate__())
-
-
-_HEADS: dict[str, 'RemoteHead'] = {}        # in a worker: the heads unpickled so far, by token
-
-
-def _class_blob(batch_class: type) -> bytes | None:
-    """The class pickled by value when a worker process cannot import it (NOTE [ Classes by value ])."""
-    if batch_class.__module__ != '__main__':
-        return None
-    try:
-        import cloudpickle
-    except ImportError:           # a script's __main__ is imported again by spawned workers: by reference works
-        return None
-    return cloudpickle.dumps(batch_class)
-
-
-def _installed_head(token: str, recipe: tuple, batch_class: type | None, blob: bytes | None) -> 'RemoteHead':
-    head = _HEADS.get(token)
-    if head is None:
-        if len(_HEADS) > 16:
-            _HEADS.clear()        # heads of finished runs
-        head = _HEADS[token] = RemoteHead.__new__(RemoteHead)
-        head.recipe, head.batch_class = recipe, batch_class if blob is None else pickle.loads(blob)
-        head.token, head._blob = token, blob
-    return head
-
-
-class RemoteHead:
-    """A picklable callable running a recipe on a batch's state in a worker process.
-
-    It returns the batch's state with its generator: `Batch.__getstate__` drops the generator, and the tail must
-    go on drawing from the same stream the head drew from, as it does in-process (NOTE [ Shipping ]).
-
-    NOTE [ Classes by value ]
-    Dask (cloudpickle) pickles a class defined in `__main__` by value, and a worker of a Jupyter kernel cannot
-    import the kernel's `__main__` at all. So the class travels once, with the head (by value, with cloudpickle,
-    when it lives in `__main__`), and each batch travels as its state (`__getstate__`), rebuilt in the worker
-    with that class and back here with the consumer's own class. A worker unpickles a head once (cached by the
-    run's token), not once per batch. The class's registries and model store are not in its __dict__ (see
-    NOTE [ Registries ] in batch/base.py), so no lock travels.
-    """
-
-    def __init__(self, recipe: tuple, batch_class: type) -> None:
-        self.recipe, self.batch_class = recipe, batch_class
-        self.token = os.urandom(16).hex()
-        self._blob = _class_blob(batch_class)
-
-    def __reduce__(self) -> tuple:
-        return _installed_head, (self.token, self.recipe, None if self._blob else self.batch_class, self._blob)
-
-    def __call__(self, state: dict) -> Any:
-        from ..batch.parallel import mark_worker_process
-        mark_worker_process()                  # NOTE [ No pools in workers ] in batch/parallel.py
-        batch = self.batch_class.__new__(self.batch_class)
-        batch.__setstate__(state)
-        return self._run(batch)
-
-    def _run(self, batch: Any) -> Any:
-        batch = run_recipe(batch, self.recipe)
-        if batch is SKIPPED or batch is STOPPED:
-            return batch
-        # Pickled here, not by the executor, so that an attribute that cannot travel back is named.
-        try:
-            return pickle.dumps((batch.__getstate__(), batch._random), protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            raise _unpicklable_batch(batch, exc) from exc
-
-
-def unpack(shipped: bytes, batch_class: type) -> Any:
-    """A batch back from a worker, rebuilt with this process's class."""
-    state, rng = pickle.loads(shipped)
-    batch = batch_class.__new__(batch_class)
-    batch.__setstate__(state)
-    batch._random = rng
-    return batch
-
-
-def _unpicklable_batch(batch: Any, exc: Exception) -> BatchkitTypeError:
-    names = [name for name, value in batch.__getstate__().items() if not pickles(value)]
-    return BatchkitTypeError(
-        f"Expected the batch to pickle, to send it back from the worker process. Received: attribute(s) {names} "
-        f"that cannot be pickled ({type(exc).__name__}: {exc}). Keep such objects out of the batch (use a pipeline "
-        "variable or a model) or run with target='threads'.")
-
-
-def _spawn_pool(n: int) -> ProcessPoolExecutor:
-    # 'spawn': forking a process that runs threads (or TensorFlow) can deadlock the child.
-    check_main_guard("a run with target='processes'")
-    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context('spawn'))
 
 
 def engine_kind(prefetch: int, target: str, executor: Executor | None, engine: str | None,
@@ -377,17 +311,25 @@ def make_engine(prefetch: int, target: str, executor: Executor | None, engine: s
     kind = engine_kind(prefetch, target, executor, engine, address)
     window = max(prefetch, 1) + 1
     if engine is not None:
-        from .dask_engine import open_dask_executor
-        dask_executor, closer = open_dask_executor(address)
-        return RemoteEngine(dask_executor, window, owned=False, closer=closer)
-    if executor is not None:
-        return (Engine if kind == 'local' else RemoteEngine)(executor, window, owned=False)
+        from .dask_engine import DaskEngine, open_dask_client
+        client, closer = open_dask_client(address)
+        return DaskEngine(client, window, closer=closer)
     if kind is None:
         return None
     if kind == 'local':
-        return Engine(ThreadPoolExecutor(min(prefetch, os.cpu_count() or 1), thread_name_prefix='batchkit-prefetch'), window, owned=True,
-                      adaptive=True)
-    return RemoteEngine(_spawn_pool(prefetch), window, owned=True)
+        if executor is not None:
+            return Engine(executor, window, owned=False)
+        return Engine(ThreadPoolExecutor(min(prefetch, os.cpu_count() or 1), thread_name_prefix='batchkit-prefetch'),
+                      window, owned=True, adaptive=True)
+    from .remote import RemoteEngine
+    if executor is not None:
+        if type(executor).__module__.startswith('distributed'):
+            from .dask_engine import DaskEngine, dask_client_of
+            client = dask_client_of(executor)
+            if client is not None:
+                return DaskEngine(client, window)
+        return RemoteEngine(executor, window, owned=False)
+    return RemoteEngine(None, window, owned=True, workers=prefetch)
 
 
 def split_head(ops: list, remote: bool) -> tuple[list, list, list]:

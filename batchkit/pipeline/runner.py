@@ -19,18 +19,7 @@ from ..locks import LockRegistry
 from .builtins import BUILTINS
 from .expressions import step_context
 from .ops import ActionOp, TimedOp
-from .prefetch import (
-    SKIPPED,
-    STOPPED,
-    Done,
-    RemoteHead,
-    engine_kind,
-    make_engine,
-    make_recipe,
-    run_ops,
-    split_head,
-    unpack,
-)
+from .prefetch import SKIPPED, STOPPED, Done, engine_kind, make_engine, make_recipe, run_ops, split_head
 from .profile import ProfileInfo
 
 __all__ = ['RunOptions', 'iterate']
@@ -258,6 +247,7 @@ class _Run:
         """The head of each batch in the engine's workers, the tail here, in batch order (NOTE [ Head and tail ])."""
         pipeline, head, tail = self.pipeline, self.head, self.tail
         if engine.remote:
+            from .remote import RemoteHead
             submit_head: Any = RemoteHead(self.recipe, pipeline.batch_class)
         else:
             def submit_head(batch: Any) -> Any:
@@ -290,9 +280,8 @@ class _Run:
                 continue
             yield meta, (Done(batch) if batch is SKIPPED or batch is STOPPED else batch)
 
-    def _returned(self, shipped: bytes, position: int) -> Any:
-        """A batch back from another process, attached to this run again, with the generator its head used."""
-        batch = unpack(shipped, self.pipeline.batch_class)
+    def _returned(self, batch: Any, position: int) -> Any:
+        """A batch back from another process (with the generator its head used), attached to this run again."""
         batch._attach(self.pipeline, self.info, position, self.locks)
         batch._dataset = self.pipeline.dataset
         return batch

@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import traceback
+import uuid
 
 import numpy as np
 import pytest
@@ -124,6 +125,42 @@ def test_closing_a_dask_run_early_cancels_what_is_left(cluster):
     assert next(gen).indices.tolist() == [0]
     run_with_timeout(gen.close, 30)
     assert wait_until(lambda: not client.processing() or not any(client.processing().values()), 10)
+
+
+def test_the_head_reaches_each_dask_worker_once_and_both_workers_work(cluster):
+    _, client = cluster
+    key = f'arrived-{uuid.uuid4().hex}'
+    p = wb.work_dataset(60).p.sleepy(4).arrivals(wb.Arrival(key))
+    batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=3, executor=client.get_executor())))
+    assert [b.indices.tolist() for b in batches] == [[2 * k, 2 * k + 1] for k in range(30)]
+    assert [b.arrived for b in batches] == [1] * 30        # once per worker, not once per batch
+    assert len({b.pid for b in batches}) == 2
+
+
+@pytest.mark.parametrize('prefetch', [1, 3])
+def test_a_slow_consumer_has_at_most_prefetch_batches_made_ahead_on_dask(cluster, prefetch):
+    _, client = cluster
+    wb.reset_counters()
+    ahead = []
+    for k, batch in enumerate(wb.work_dataset(30).p.sleepy(1).gen_batch(1, prefetch=prefetch,
+                                                                         executor=client.get_executor())):
+        threading.Event().wait(0.03)                # the workers catch up meanwhile
+        ahead.append(wb.counter('created') - (k + 1))
+        assert batch.indices.tolist() == [k]
+    assert max(ahead) == prefetch                   # the window was full, and never more than full
+    assert wb.counter('created') == 30
+
+
+def test_only_what_the_head_changed_comes_back_from_dask(cluster):
+    from batchkit import Dataset
+    _, client = cluster
+    ds = Dataset(40, batch_class=wb.WorkBatch, preloaded={'x': np.arange(40.).view(wb.CountedArray)})
+    for action, arrivals, factor in (('where', 0, 1), ('double_in_place', 20, 2)):
+        wb.reset_counters()
+        batches = run_with_timeout(lambda: list(getattr(ds.p, action)().gen_batch(2, prefetch=2,
+                                                                                  executor=client.get_executor())))
+        assert wb.counter('array arrivals') == arrivals
+        assert np.array_equal(np.concatenate([b.x for b in batches]), np.arange(40) * factor)
 
 
 def test_a_killed_dask_worker_gives_worker_died_error(cluster):

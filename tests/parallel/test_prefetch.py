@@ -223,3 +223,42 @@ def test_a_stall_in_the_pool_probe_rounds_keeps_heads_that_release_the_gil_in_th
     pooled = [name for name in threads[40:] if name.startswith('batchkit-prefetch')]
     assert len(pooled) == 80                     # 2 threads at 4 ms per head beat inline despite the stalls
     assert len(set(pooled)) == 2
+
+
+_ACTIVE = [0]
+_ACTIVE_LOCK = threading.Lock()
+
+
+class ContendedBatch(wb.WorkBatch):
+    """Heads that slow each other down when two run at once (as light heads fighting over the GIL do: each slice
+    of work takes 4 times longer), and a tail that works."""
+
+    @action
+    def contended(self, slices: int = 8, slice_s: float = 0.0005) -> 'ContendedBatch':
+        with _ACTIVE_LOCK:
+            _ACTIVE[0] += 1
+        try:
+            for _ in range(slices):
+                with _ACTIVE_LOCK:
+                    together = _ACTIVE[0]
+                time.sleep(slice_s * together ** 2)
+        finally:
+            with _ACTIVE_LOCK:
+                _ACTIVE[0] -= 1
+        self.head_thread = threading.current_thread().name
+        return self
+
+    @action(ordered=True)
+    def consume(self, work_s: float = 0.002) -> 'ContendedBatch':
+        time.sleep(work_s)                   # the consumer's own work, e.g. a training step
+        return self
+
+
+def test_heads_that_lose_in_a_pool_but_overlap_the_consumer_run_on_one_thread():
+    """NOTE [ Adaptive threads ]: fewer workers when the pool loses to inline but one thread beats it."""
+    from batchkit import Dataset
+    ds = Dataset(150, batch_class=ContendedBatch, preloaded={'x': np.arange(150, dtype=np.float64)})
+    batches = list(ds.p.contended().consume().gen_batch(1, prefetch=2))
+    assert [int(b.indices[0]) for b in batches] == list(range(150))
+    after_probe = {b.head_thread for b in batches[60:]}
+    assert len(after_probe) == 1 and after_probe.pop().startswith('batchkit-prefetch-one')

@@ -58,6 +58,35 @@ def boom_in_item(value: int) -> None:
     raise ValueError(f'item boom {value}')
 
 
+class Arrival:
+    """An action argument that counts, in the process that unpickles it, how many times it arrived there."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __reduce__(self) -> tuple:
+        return _arrived, (self.key,)
+
+
+class CountedArray(np.ndarray):
+    """An array that counts (under 'array arrivals') each time it is unpickled in this process."""
+
+    def __reduce__(self) -> tuple:
+        return _counted_array, (np.asarray(self),)
+
+
+def _counted_array(values: np.ndarray) -> CountedArray:
+    with _LOCK:
+        COUNTERS['array arrivals'] = COUNTERS.get('array arrivals', 0) + 1
+    return values.view(CountedArray)
+
+
+def _arrived(key: str) -> Arrival:
+    with _LOCK:
+        COUNTERS[key] = COUNTERS.get(key, 0) + 1
+    return Arrival(key)
+
+
 class WorkBatch(ArrayBatch):
     """Items carry x = their id; the actions sleep, count, fail or die on demand."""
 
@@ -137,6 +166,17 @@ class WorkBatch(ArrayBatch):
     def record_pid(self) -> 'WorkBatch':
         """Records the process that ran this action."""
         self.pid = os.getpid()
+        return self
+
+    @action
+    def arrivals(self, arrival: Arrival) -> 'WorkBatch':
+        """Records the process and how many times `arrival` reached it so far."""
+        self.pid, self.arrived = os.getpid(), counter(arrival.key)
+        return self
+
+    @action
+    def double_in_place(self) -> 'WorkBatch':
+        self.x *= 2
         return self
 
     @action

@@ -1,13 +1,15 @@
 """Model steps of pipelines: init_model, import_model, train/predict/test_model, save_model, load_model.
 
 NOTE [ Building under prefetch ]
-`init_model` (dynamic or batch-class models) and `import_model` steps are usually chained first. Were their ops
-`ordered`, the whole chain after them would run on the consuming side and prefetch would gain nothing (see
-NOTE [ Head and tail ] in pipeline/prefetch.py). So they are not ordered: they may run in prefetch threads, and the
-store builds each model exactly once however many threads ask at the same time (ModelStore.get_or_build).
-`init_model` builds from the run's first batch (position 0); later batches leave the build to the first step
-that uses the model. Train/predict/test steps stay ordered, so they see the model built from the first batch
-and get batches in the same order as without prefetch.
+A dynamic model is built from the first batch that reaches a step using it (train/predict/test_model, an action
+with `model=`, M(...)), as that batch is at that step: a chain may declare it with `init_model` first and load the
+data it is shaped from afterwards (seed 003). `init_model` of a dynamic model is therefore no op at all: it adds
+nothing to the head or tail, so the chain after it still runs in prefetch workers (NOTE [ Head and tail ] in
+pipeline/prefetch.py). Steps that use a model are ordered, so the model is built from the run's first batch and
+sees batches in the same order as without prefetch; the store builds each model exactly once however many
+threads ask at the same time (ModelStore.get_or_build). A dynamic model that no step used is built from the
+run's first batch at the end of its chain (so that a wrong config fails in the first run, and `after` steps find
+the model). A batch-class static `@model` is built by its `init_model` step on the run's first batch.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from .expressions import evaluate, fold
 from .model_registry import ModelDeclaration, model_method, parse_model_args
 from .ops import BuiltinOp, Op
 
-__all__: list[str] = []
+__all__ = ['dynamic_model_of']
 
 
 def _declare(pipeline: Any, *args: Any, replace: bool = False, **kwargs: Any) -> None:
@@ -40,17 +42,24 @@ def _check_class_model(pipeline: Any, name: str) -> None:
                                f"Or give its class: init_model({name!r}, ModelClass, mode, config).")
 
 
+def dynamic_model_of(pipeline: Any, *args: Any, **kwargs: Any) -> str | None:
+    """The name of the dynamic model an `init_model(*args, **kwargs)` step declares, or None."""
+    decl = parse_model_args(args, kwargs)
+    if decl.cls is None:
+        _check_class_model(pipeline, decl.name)     # a template linked later: fail at run start, before any batch
+        return decl.name if pipeline.batch_class.models[decl.name].mode == 'dynamic' else None
+    return decl.name if decl.mode == 'dynamic' else None
+
+
 @register_builtin('init_model', on_chain=_declare)
 def _compile_init_model(pipeline: Any, *args: Any, **kwargs: Any) -> Op | None:
     decl = parse_model_args(args, kwargs)
-    if decl.mode == 'static' and decl.cls is not None:
-        return None
     name = decl.name
-    if decl.cls is None:
-        _check_class_model(pipeline, name)          # a template linked later: fail at run start, before any batch
+    if dynamic_model_of(pipeline, *args, **kwargs) is not None or decl.cls is not None:
+        return None           # static: built when declared; dynamic: at first use (NOTE [ Building under prefetch ])
 
     def init_model(batch: Any, pipe: Any) -> None:
-        if getattr(batch, '_pos', 0) == 0:     # see NOTE [ Building under prefetch ]
+        if getattr(batch, '_pos', 0) == 0:
             pipe.models.get(pipe, name, batch)
     return BuiltinOp(f'init_model({name})', init_model, ordered=False)
 

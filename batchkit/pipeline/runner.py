@@ -17,6 +17,7 @@ from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError
 from ..index import DEFAULT, BatchPlan, DatasetIndex
 from ..locks import LockRegistry
 from .builtins import BUILTINS
+from .model_steps import dynamic_model_of
 from .expressions import step_context
 from .ops import ActionOp, TimedOp
 from .prefetch import SKIPPED, STOPPED, Done, engine_kind, make_engine, make_recipe, run_ops, split_head
@@ -100,6 +101,12 @@ def _run_seed(opts: RunOptions, rng: np.random.Generator | None) -> int:
     return int(np.random.SeedSequence().entropy % 2 ** 63)
 
 
+def _dynamic_models(pipeline: Any) -> list[str]:
+    """The dynamic models the main chain's init_model steps declare (NOTE [ Building under prefetch ])."""
+    return [name for step in pipeline.steps['main'] if step.name == 'init_model'
+            and (name := dynamic_model_of(pipeline, *step.args, **step.kwargs)) is not None]
+
+
 def _compile(pipeline: Any, section: str) -> list:
     cls = pipeline.batch_class
     ops = []
@@ -139,6 +146,7 @@ class _Run:
         self.locks = LockRegistry()
         self.profile_table: dict = {}
         self.ops = {section: self._timed(_compile(pipeline, section), section) for section in ('before', 'main', 'after')}
+        self.unbuilt = _dynamic_models(pipeline)
         # Split and check now, so that a wrong option or an argument that does not pickle fails before any batch.
         kind = engine_kind(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)
         executor = opts.executor
@@ -192,6 +200,8 @@ class _Run:
                     stopped = True
                     break
                 if batch is not SKIPPED:
+                    if self.unbuilt:
+                        self._build_unused(batch)
                     done += 1
                     if bar is not None:
                         self._update_bar(bar, batch)
@@ -214,6 +224,12 @@ class _Run:
                 bar.close()
             if opts.profile:
                 pipeline.profile_info = ProfileInfo(self.profile_table)
+
+    def _build_unused(self, batch: Any) -> None:
+        """Dynamic models no step used, built from the first batch as it ends its chain (a no-op for built ones)."""
+        names, self.unbuilt = self.unbuilt, []
+        for name in names:
+            self.pipeline.models.get(self.pipeline, name, batch)
 
     def _run_once(self, section: str) -> None:
         if self.ops[section]:

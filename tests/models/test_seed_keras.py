@@ -62,6 +62,11 @@ class ECGBatch(ArrayBatch):
                                        .predict_on_batch(self.signal), 'a')
         return self
 
+    @action
+    def widen(self):
+        self.wide = np.concatenate([self.signal, self.signal], axis=1)
+        return self
+
     @action(model='keras_descriptor', use_lock='keras_descriptor')
     def train_descriptor(self, net):
         self.loss = float(net.train_on_batch(self.signal, self.target))
@@ -102,6 +107,38 @@ def test_seed_003_fc_train_pipeline_then_predict_pipeline(ecg_ds, tmp_path):
     prediction = np.concatenate(fc_predict.get_variable('prediction'))
     np.testing.assert_allclose(prediction, trained.predict_on_batch(x), rtol=1e-5, atol=1e-6)
     assert ((prediction > 0.5) == y).mean() > 0.9
+
+
+@pytest.mark.parametrize('prefetch', [0, 2])
+def test_seed_003_predict_pipeline_declares_the_model_before_the_load_that_shapes_it(ecg_ds, tmp_path, prefetch):
+    """Seed 003 as written: init_model('fc_model') comes first; the model takes its shape from the loaded signal."""
+    from batchkit import FilesIndex
+    x, y = ecg_ds.preloaded['signal'], ecg_ds.preloaded['target']
+    for i in range(60):
+        np.savez(tmp_path / f'{i:03d}.npz', signal=x[i], target=y[i])
+    files = Dataset(FilesIndex(path=str(tmp_path / '*.npz'), no_ext=True), batch_class=ECGBatch)
+    trained = SimpleFCModel({'input_shape': x.shape[1:]})
+    trained.train_on_batch(x[:60], y[:60])
+    path = str(tmp_path / 'fc_model.keras')
+    trained.save(path)
+    fc_predict = ((Pipeline(config={'fc_model': {'path': path}})
+                   .init_model('fc_model')
+                   .init_variable('prediction', [])
+                   .load(fmt='npz', components=['signal', 'target'])
+                   .predict_on_batch('fc_model'))
+                  << files).run(batch_size=25, shuffle=False, drop_last=False, n_epochs=1, prefetch=prefetch)
+    prediction = np.concatenate(fc_predict.get_variable('prediction')).ravel()
+    expected = trained.predict_on_batch(x[:60]).ravel()
+    if prefetch:      # the seed's plain action appends from prefetch threads: batches in the order they finish
+        prediction, expected = np.sort(prediction), np.sort(expected)
+    np.testing.assert_allclose(prediction, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_dynamic_model_no_step_uses_is_built_from_the_first_batch_at_the_end_of_its_chain(ecg_ds):
+    p = (ecg_ds.p.init_model('shaped', KerasModel, 'dynamic', config=ks.compiled_config(input_shape=B('wide').shape[1:]))
+         .widen())
+    p.run(30, n_epochs=1, prefetch=2)
+    assert p.get_model_by_name('shaped').model.input_shape == (None, 8)
 
 
 def test_load_model_step_creates_a_keras_model_from_its_file(ecg_ds, tmp_path):

@@ -208,14 +208,18 @@ def _stall_threads(n: int, **stall) -> list[str]:
     return [b.head_thread for b in ds.p.stall_at(**stall).gen_batch(1, prefetch=2)]
 
 
-# NOTE [ Adaptive threads ]: with prefetch=2 (window 3) the probe sends batches 0-11 and 20-31 through the pool and
-# runs 12-19 and 32-39 inline.
+# NOTE [ Adaptive threads ]: with prefetch=2 (window 3) the probe sends batches 0-11 through the pool and runs 12-19
+# inline; when that round does not decide, 20-31 go through the pool and 32-39 inline; then up to 10 batches may try
+# one thread.
 def test_a_stall_in_the_inline_probe_rounds_does_not_send_light_heads_to_the_pool():
     threads = _stall_threads(120, positions=(14, 34))
     main = threading.current_thread().name
     assert all(name.startswith('batchkit-prefetch') for name in threads[:12])
     assert threads[12:20] == [main] * 8
-    assert threads[40:] == [main] * 80          # light heads: inline after the probe
+    # Light heads: after the probe (at most 50 batches) none runs in the pool; inline, or on one thread if that
+    # measured faster (NOTE [ Adaptive threads ]).
+    after = set(threads[50:])
+    assert after in ({main}, {'batchkit-prefetch-one_0'}), after
 
 
 def test_a_stall_in_the_pool_probe_rounds_keeps_heads_that_release_the_gil_in_the_pool():

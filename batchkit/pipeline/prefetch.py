@@ -104,7 +104,7 @@ def _gaps(stamps: list[float]) -> list[float]:
 def _pace(gaps: list[float], span: int) -> float:
     """The mean gap between batches, each gap capped at 4 times the lower quartile of the time per batch over
     `span` gaps: a stall counts as a slow batch, not as 30 of them (NOTE [ Adaptive threads ])."""
-    per_batch = sorted(sum(gaps[i:i + span]) / span for i in range(len(gaps) - span + 1))
+    per_batch = sorted(sum(gaps[i:i + span]) / span for i in range(len(gaps) - span + 1)) or [max(gaps)]
     limit = 4 * per_batch[len(per_batch) // 4]
     return sum(min(gap, limit) for gap in gaps) / len(gaps)
 

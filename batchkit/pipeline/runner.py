@@ -17,8 +17,8 @@ from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError
 from ..index import DEFAULT, BatchPlan, DatasetIndex
 from ..locks import LockRegistry
 from .builtins import BUILTINS
-from .model_steps import dynamic_model_of
 from .expressions import step_context
+from .model_steps import dynamic_model_of
 from .ops import ActionOp, TimedOp
 from .prefetch import SKIPPED, STOPPED, Done, engine_kind, make_engine, make_recipe, run_ops, split_head
 from .profile import ProfileInfo

@@ -62,23 +62,28 @@ def _run_installed(token: str, state: dict) -> Any:
 # NOTE [ Changed components ]
 # A worker sends back only the entries of the batch's state the head changed; the consumer takes the others from
 # the state it sent. An entry is unchanged when the head left the very object it received in place and that object
-# cannot have been changed in place: None, numbers, strings, an index (indices are never changed in place), or a
-# numeric array whose bytes are the same as on arrival (a copy of them is kept while the head runs). Anything else
-# (a list, a dict, an object array, a new object) goes back.
+# cannot have been changed in place: None, numbers, strings, an index (its items never change), or a
+# numeric array whose shape, dtype and bytes are the same as on arrival (a copy is kept while the head runs).
+# Anything else (a list, a dict, an object array, a new object) goes back.
 _IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, DatasetIndex)
 
 
-def _snapshot(state: dict) -> dict[str, bytes]:
-    return {key: value.tobytes() for key, value in state.items()
+def _fingerprint(array: np.ndarray) -> tuple:
+    # The shape and dtype too: `a.shape = ...` changes an array in place and keeps its bytes.
+    return array.shape, array.dtype.str, array.tobytes()
+
+
+def _snapshot(state: dict) -> dict[str, tuple]:
+    return {key: _fingerprint(value) for key, value in state.items()
             if isinstance(value, np.ndarray) and not value.dtype.hasobject}
 
 
-def _unchanged(value: Any, sent: Any, snapshot: bytes | None) -> bool:
+def _unchanged(value: Any, sent: Any, snapshot: tuple | None) -> bool:
     if value is not sent:
         return False
     if isinstance(value, _IMMUTABLE):
         return True
-    return snapshot is not None and value.tobytes() == snapshot
+    return snapshot is not None and _fingerprint(value) == snapshot
 
 
 class RemoteHead:

@@ -67,6 +67,7 @@ def _round_trip(recipe: tuple) -> tuple[dict, dict, list]:
     ((('record_pid', (), {}),), {'pid'}),                            # a new attribute
     ((('double_in_place', (), {}),), {'x'}),                         # same object, new bytes
     ((('take', ([1, 2],), {}),), {'taken'}),
+    ((('reshape_in_place', (), {}),), {'x'}),                        # same object and bytes, new shape
 ])
 def test_what_a_head_sends_back(in_this_process, recipe, changed_names):
     sent, changed, kept = _round_trip(recipe)

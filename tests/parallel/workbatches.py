@@ -180,6 +180,11 @@ class WorkBatch(ArrayBatch):
         return self
 
     @action
+    def reshape_in_place(self) -> 'WorkBatch':
+        self.x.shape = (1, -1)                 # the same object and bytes, another shape
+        return self
+
+    @action
     def take(self, value: object) -> 'WorkBatch':
         self.taken = value
         return self

@@ -26,7 +26,7 @@ from typing import Any
 from .._optional import import_optional
 from ..errors import BatchkitRuntimeError, WorkerDiedError
 from .prefetch import Done, Engine
-from .remote import RemoteEngine, RemoteHead, Sent
+from .remote import RemoteHead, Sent
 
 __all__ = ['DaskEngine', 'HeadActor', 'dask_client_of', 'open_dask_client']
 
@@ -84,13 +84,13 @@ def _lost(exc: BaseException) -> WorkerDiedError:
                            f"({type(exc).__name__}: {exc}). The run was stopped.")
 
 
-class DaskEngine(RemoteEngine):
+class DaskEngine(Engine):
     """Heads on the workers of a Dask cluster through actors (NOTE [ Dask actors ])."""
 
     remote = True
 
     def __init__(self, client: Any, window: int, closer: Callable[[], None] | None = None) -> None:
-        Engine.__init__(self, executor=None, window=window, owned=False, closer=closer)
+        super().__init__(executor=None, window=window, owned=False, closer=closer)
         self.client = client
         self._actor_futures: list = []
 
@@ -151,7 +151,7 @@ class DaskEngine(RemoteEngine):
                 for _, future, k in pending:
                     if k >= 0 and not future.done():
                         busy[k] += 1
-                k = min(range(len(actors)), key=lambda k: (busy[k] / actors[k][1], last_call[k]))
+                k = min(range(len(actors)), key=lambda i: (busy[i] / actors[i][1], last_call[i]))
                 if busy[k] >= _QUEUED_PER_THREAD * actors[k][1]:
                     break                  # every worker thread has a batch running and one waiting
                 job = next(jobs, None)

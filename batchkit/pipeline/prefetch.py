@@ -138,7 +138,6 @@ class Engine:
                  adaptive: bool = False) -> None:
         self.executor, self.window, self.owned, self.closer = executor, window, owned, closer
         self.adaptive = adaptive          # NOTE [ Adaptive threads ]
-        self.mode: str | None = None      # what the probe chose: 'pool', 'one thread' or 'inline'
         self._single: Executor | None = None
         self.broken = False               # a worker died: the pool lost work of other batches too
 
@@ -212,7 +211,8 @@ class Engine:
         steps += _gaps(stamps)
 
     def _probe(self, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
-        """Time batches through the pool and inline, in turns; return the mode to go on in.
+        """Time batches through the pool and inline, in turns; return the mode to go on in: 'pool', 'one thread'
+        or 'inline'.
 
         NOTE [ Adaptive threads ]
         Threads help only when heads do enough work that releases the GIL (numpy on big arrays, I/O), or when one
@@ -233,7 +233,7 @@ class Engine:
         """
         pool_steps: list[float] = []
         inline_steps: list[float] = []
-        for round_ in range(PROBE_ROUNDS):
+        for _ in range(PROBE_ROUNDS):
             yield from self._timed_pool(head, jobs, pending, pool_steps)
             yield from self._timed_inline(head, jobs, inline_steps)
             if len(pool_steps) < 3 or len(inline_steps) < 3:
@@ -242,15 +242,14 @@ class Engine:
             if ratio < 0.8 or ratio > 1.25:
                 break
         if ratio * 1.05 <= 1:
-            self.mode = 'pool'
-        elif getattr(self.executor, '_max_workers', 1) > 1:
-            one_steps: list[float] = []
-            yield from self._timed_pool(head, jobs, pending, one_steps, executor=self._one_thread(), window=2)
-            self.mode = ('one thread' if len(one_steps) >= 3 and _pace(one_steps, 2) * 1.05 <= _pace(inline_steps, 1)
-                         else 'inline')
-        else:
-            self.mode = 'inline'
-        return self.mode
+            return 'pool'
+        if getattr(self.executor, '_max_workers', 1) == 1:
+            return 'inline'       # the pool is one thread already
+        one_steps: list[float] = []
+        yield from self._timed_pool(head, jobs, pending, one_steps, executor=self._one_thread(), window=2)
+        if len(one_steps) >= 3 and _pace(one_steps, 2) * 1.05 <= _pace(inline_steps, 1):
+            return 'one thread'
+        return 'inline'
 
     def result(self, future: Future) -> Any:
         try:

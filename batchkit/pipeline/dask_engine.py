@@ -12,11 +12,22 @@ calls in flight per thread, the least recently given one among equals; at most o
 per worker thread (a waiting call starts as soon as the one before it ends: on busy cores the round trip to this
 process takes 2-5 ms), and at most `window` batches submitted and not yet handed to the consumer (NOTE [ Window ]
 in prefetch.py). The workers are the ones the cluster has when the run starts.
+
+NOTE [ GIL turns on workers ]
+A Dask worker runs a head in its thread pool while its event loop thread sends the results back and takes the next
+calls in. A pure-Python head holds the GIL, and a thread that waits for the GIL gets it only after the switch
+interval (5 ms by default), once per step of a send (each system call gives the GIL up and takes it again). So a
+result that is ready waited 9-12 ms in one call of ten (90th percentile, 30 ms heads on 2 cores), the consumer,
+who takes batches in order, waited with it, and the other worker ran dry. While batchkit heads run on a worker, the
+switch interval is 0.5 ms (the 90th percentile fell to 4.3 ms and the run took 6-10% less time); it is put back
+when the last of them ends.
 """
 from __future__ import annotations
 
 import asyncio
 import pickle
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -28,10 +39,38 @@ from ..errors import BatchkitRuntimeError, WorkerDiedError
 from .prefetch import Done, Engine
 from .remote import RemoteHead, Sent
 
-__all__ = ['DaskEngine', 'HeadActor', 'dask_client_of', 'open_dask_client']
+__all__ = ['DaskEngine', 'HeadActor', 'ShortGilTurns', 'dask_client_of', 'open_dask_client']
 
 _WAIT_FOR_WORKERS = 60.0          # seconds a run waits for a cluster with no worker yet
 _QUEUED_PER_THREAD = 2            # calls in flight per worker thread: one running, one waiting (NOTE [ Dask actors ])
+_SHORT_SWITCH_INTERVAL = 0.0005   # seconds, while heads run on a worker (NOTE [ GIL turns on workers ])
+
+
+class ShortGilTurns:
+    """A context in which the interpreter's switch interval is short; the first to enter sets it, the last to leave
+    puts the previous value back (heads on several threads of one worker overlap)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._saved = 0.0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._inside == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self.interval, self._saved))
+            self._inside += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_short_gil_turns = ShortGilTurns(_SHORT_SWITCH_INTERVAL)     # per process: each worker imports this module
 
 
 def open_dask_client(address: str | None) -> tuple[Any, Callable[[], None]]:
@@ -76,7 +115,8 @@ class HeadActor:
             return False, exc
 
     def _run(self, shipped: bytes) -> Any:
-        return self.head(pickle.loads(shipped))
+        with _short_gil_turns:
+            return self.head(pickle.loads(shipped))
 
 
 def _lost(exc: BaseException) -> WorkerDiedError:

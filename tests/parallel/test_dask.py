@@ -6,6 +6,7 @@ import importlib.util
 import os
 import sys
 import threading
+import time
 import traceback
 import uuid
 
@@ -161,6 +162,38 @@ def test_only_what_the_head_changed_comes_back_from_dask(cluster):
                                                                                   executor=client.get_executor())))
         assert wb.counter('array arrivals') == arrivals
         assert np.array_equal(np.concatenate([b.x for b in batches]), np.arange(40) * factor)
+
+
+def test_heads_on_a_dask_worker_run_with_a_short_switch_interval_put_back_after(cluster):
+    from batchkit.pipeline.dask_engine import _SHORT_SWITCH_INTERVAL
+    _, client = cluster
+    before = client.run(sys.getswitchinterval)
+    p = wb.work_dataset(40).p.sleepy(2).switch_interval()
+    for _ in range(3):
+        batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=client.get_executor())))
+        assert [b.interval for b in batches] == [_SHORT_SWITCH_INTERVAL] * 20
+        assert client.run(sys.getswitchinterval) == before      # NOTE [ GIL turns on workers ]
+
+
+def test_short_gil_turns_overlapping_in_many_threads_put_the_interval_back_exactly():
+    from batchkit.pipeline.dask_engine import ShortGilTurns
+    before = sys.getswitchinterval()
+    turns = ShortGilTurns(before / 10)
+    seen, start = [], threading.Barrier(8)
+
+    def head() -> None:
+        start.wait()
+        for _ in range(300):
+            with turns:
+                time.sleep(0)                       # another thread enters or leaves meanwhile
+                seen.append(sys.getswitchinterval())
+    threads = [threading.Thread(target=head) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 2400 and set(seen) == {before / 10}
+    assert sys.getswitchinterval() == before
 
 
 def test_a_killed_dask_worker_gives_worker_died_error(cluster):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -154,6 +155,12 @@ class WorkBatch(ArrayBatch):
     def where(self) -> 'WorkBatch':
         """Records the thread the head ran in."""
         self.head_thread = threading.current_thread().name
+        return self
+
+    @action
+    def switch_interval(self) -> 'WorkBatch':
+        """Records the interpreter's switch interval while the head runs."""
+        self.interval = sys.getswitchinterval()
         return self
 
     @action

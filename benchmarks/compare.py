@@ -94,7 +94,9 @@ class BatchFlowSide:
             if proc.returncode < 0:
                 return f'failed: killed by signal {-proc.returncode}'
             if proc.returncode or not line:
-                tail = (proc.stderr.strip().splitlines() or ['no output'])[-1]
+                # the last line that says something (not a traceback's ^^^ or ~~~ markers)
+                said = [s for s in proc.stderr.splitlines() if s.strip(' ^~')]
+                tail = (said or ['no output'])[-1].strip()
                 return f'failed: {tail}'[:120]
             result = json.loads(line[-1][len('RESULT '):])
             with np.load(cfg['check']) as f:

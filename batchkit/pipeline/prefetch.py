@@ -78,6 +78,9 @@ def run_recipe(batch: Any, recipe: tuple) -> Any:
 
 
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
+FIRST_STRETCH = 128         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer
+RECHECK_GAPS = 16           # the current mode's latest gaps a recheck compares with
+RECHECK_WIN = 0.8           # a rival must take at most this share of the current mode's time per batch to replace it
 
 
 class Done:
@@ -159,19 +162,56 @@ class Engine:
         pending: deque[tuple[Any, Future]] = deque()
         jobs = iter(jobs)
         try:
-            mode = (yield from self._probe(head, jobs, pending)) if self.adaptive else 'pool'
-            if mode == 'inline':
-                for meta, batch in jobs:
-                    yield meta, _run_now(head, batch)
-                    del batch
-            elif mode == 'one thread':
-                yield from self._pooled(head, jobs, pending, executor=self._one_thread(), window=2)
-            else:
+            if not self.adaptive:
                 yield from self._pooled(head, jobs, pending)
+                return
+            mode = yield from self._probe(head, jobs, pending)
+            stretch = FIRST_STRETCH
+            while True:
+                stamps: deque[float] = deque(maxlen=RECHECK_GAPS + 1)      # the latest only: runs can be long
+                if (yield from self._stretch(mode, head, jobs, pending, stretch, stamps)) < stretch:
+                    return        # the jobs ran out
+                mode = yield from self._recheck(mode, head, jobs, pending, _gaps(list(stamps)))
+                stretch *= 4
         finally:
             for _, future in pending:
                 future.cancel()
             pending.clear()
+
+    def _stretch(self, mode: str, head: Callable, jobs: Iterator, pending: deque, limit: int,
+                 stamps: deque) -> Iterator[tuple[Any, Future]]:
+        """Up to `limit` batches in `mode`, stamping when each is handed out; return how many there were."""
+        count = 0
+        if mode == 'inline':
+            for meta, batch in itertools.islice(jobs, limit):
+                stamps.append(time.perf_counter())
+                count += 1
+                yield meta, _run_now(head, batch)
+                del batch
+            return count
+        one = mode == 'one thread'
+        for item in self._pooled(head, jobs, pending, limit=limit, stamps=stamps,
+                                 executor=self._one_thread() if one else None, window=2 if one else None):
+            count += 1
+            yield item
+        return count
+
+    def _recheck(self, mode: str, head: Callable, jobs: Iterator, pending: deque,
+                 gaps: list[float]) -> Iterator[tuple[Any, Future]]:
+        """Time a round of the rival mode (the pool, or inline when in the pool) against `gaps`, the current mode's
+        latest; return the rival if it is clearly faster, else `mode` (NOTE [ Adaptive threads ])."""
+        rival_steps: list[float] = []
+        if mode == 'pool':
+            rival = 'inline'
+            yield from self._timed_inline(head, jobs, rival_steps)
+        else:
+            rival = 'pool'
+            yield from self._timed_pool(head, jobs, pending, rival_steps)
+        if len(rival_steps) < 3 or len(gaps) < 3:
+            return mode
+        span = {'pool': self.window, 'one thread': 2}.get(mode, 1)
+        rival_pace = _pace(rival_steps, self.window if rival == 'pool' else 1)
+        return rival if rival_pace <= RECHECK_WIN * _pace(gaps, span) else mode
 
     def _one_thread(self) -> Executor:
         if self._single is None:
@@ -179,7 +219,7 @@ class Engine:
         return self._single
 
     def _pooled(self, head: Callable, jobs: Iterator, pending: deque, limit: int | None = None,
-                stamps: list | None = None, executor: Executor | None = None,
+                stamps: list | deque | None = None, executor: Executor | None = None,
                 window: int | None = None) -> Iterator[tuple[Any, Future]]:
         window = window or self.window
         for meta, batch in (jobs if limit is None else itertools.islice(jobs, limit)):
@@ -228,8 +268,14 @@ class Engine:
         that then ran the whole run 10-20% slower than inline. One round decides when one mode is at least 25%
         faster; else a second round is timed and the pool is kept if its pace is at least 5% faster than inline.
         When the pool loses and has more than one thread, fewer workers are tried: one thread, one batch ahead
-        ('one thread'), kept if 5% faster than inline. Whatever the mode, every batch is processed and handed out in order, with the same
-        errors; only the speed differs.
+        ('one thread'), kept if 5% faster than inline.
+        A probe sees a few milliseconds of the run, and a shared machine can be much slower for a while: a pool
+        probed then lost to inline on two np.sort per batch, where it is 1.6x faster. So the run rechecks: after
+        `FIRST_STRETCH` batches in the chosen mode, then after stretches 4 times longer each (a few rechecks in
+        any run), one round of the rival (the pool; inline when in the pool) is timed against the current mode's
+        latest `RECHECK_GAPS` gaps, and replaces it only when clearly faster (at most `RECHECK_WIN` of its time
+        per batch), so that noise does not make a run flip between modes. Whatever the mode, every batch is
+        processed and handed out in order, with the same errors; only the speed differs.
         """
         pool_steps: list[float] = []
         inline_steps: list[float] = []

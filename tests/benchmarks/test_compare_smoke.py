@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import pathlib
 import sys
 
@@ -81,3 +82,15 @@ def test_the_report_replaces_only_the_text_between_the_markers(compare, tmp_path
                      'pipeline  tf.data    time/batchkit time =  2.00 (target >= 1.0) PASS']
     compare.chart(results, LOCAL, str(tmp_path / 'chart.png'))
     assert (tmp_path / 'chart.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_a_failed_batchflow_side_is_reported_by_its_last_telling_line(compare, tmp_path):
+    side = compare.BatchFlowSide(str(tmp_path))
+    os.makedirs(side.venv)
+    open(os.path.join(side.venv, 'ready'), 'w').close()
+    side.python = str(tmp_path / 'fake-python')
+    with open(side.python, 'w') as f:      # a traceback cut short after its ^^^ markers, as a stopped side leaves it
+        f.write('#!/bin/sh\nprintf \'Traceback (most recent call last):\\n  File "side.py", line 9\\n'
+                '    batch = next(gen)\\n            ^^^^^^^^^\\n\' >&2\nexit 1\n')
+    os.chmod(side.python, 0o755)
+    assert side.run('pipeline', repeats=1, check=lambda outs: None) == 'failed: batch = next(gen)'

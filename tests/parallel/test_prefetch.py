@@ -266,3 +266,39 @@ def test_heads_that_lose_in_a_pool_but_overlap_the_consumer_run_on_one_thread():
     assert [int(b.indices[0]) for b in batches] == list(range(150))
     after_probe = {b.head_thread for b in batches[60:]}
     assert len(after_probe) == 1 and after_probe.pop().startswith('batchkit-prefetch-one')
+
+
+class PhasedBatch(ContendedBatch):
+    """Heads that change their kind at batch `at`: light (nothing to do), waiting (4 ms that release the GIL, as
+    numpy on big arrays does) or contended (slower when two run at once, see ContendedBatch)."""
+
+    @action
+    def phases(self, at: int, first: str, then: str) -> 'PhasedBatch':
+        kind = first if int(self.indices[0]) < at else then
+        if kind == 'waiting':
+            time.sleep(0.004)
+        elif kind == 'contended':
+            self.contended()
+        self.head_thread = threading.current_thread().name
+        return self
+
+
+def _phased_threads(n: int, **phases) -> list[str]:
+    from batchkit import Dataset
+    ds = Dataset(n, batch_class=PhasedBatch, preloaded={'x': np.arange(n, dtype=np.float64)})
+    batches = list(ds.p.phases(**phases).gen_batch(1, prefetch=2))
+    assert [int(b.indices[0]) for b in batches] == list(range(n))
+    return [b.head_thread for b in batches]
+
+
+# NOTE [ Adaptive threads ]: the probe takes at most 50 batches, the first stretch 128 more, then a recheck round.
+def test_heads_that_become_waiting_after_the_probe_move_to_the_pool_at_the_recheck():
+    threads = _phased_threads(400, at=60, first='light', then='waiting')
+    assert not any(name.startswith('batchkit-prefetch_') for name in threads[40:60])   # light: not in the pool
+    assert all(name.startswith('batchkit-prefetch_') for name in threads[220:])
+
+
+def test_heads_that_become_contended_in_the_pool_move_out_of_it_at_the_recheck():
+    threads = _phased_threads(400, at=60, first='waiting', then='contended')
+    assert all(name.startswith('batchkit-prefetch_') for name in threads[40:60])      # waiting: in the pool
+    assert not any(name.startswith('batchkit-prefetch_') for name in threads[220:])

@@ -80,7 +80,8 @@ def run_recipe(batch: Any, recipe: tuple) -> Any:
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
 FIRST_STRETCH = 128         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer
 RECHECK_GAPS = 16           # the current mode's latest gaps a recheck compares with
-RECHECK_WIN = 0.8           # a rival must take at most this share of the current mode's time per batch to replace it
+CLEAR_WIN = 0.8             # a mode with workers must take at most this share of the time per batch to replace inline
+INLINE_WIN = 0.95           # inline, which never costs a hand-off, replaces a mode with workers at this share
 
 
 class Done:
@@ -201,17 +202,17 @@ class Engine:
         """Time a round of the rival mode (the pool, or inline when in the pool) against `gaps`, the current mode's
         latest; return the rival if it is clearly faster, else `mode` (NOTE [ Adaptive threads ])."""
         rival_steps: list[float] = []
-        if mode == 'pool':
-            rival = 'inline'
-            yield from self._timed_inline(head, jobs, rival_steps)
-        else:
-            rival = 'pool'
+        if mode == 'inline':
+            rival, win = 'pool', CLEAR_WIN
             yield from self._timed_pool(head, jobs, pending, rival_steps)
+        else:
+            rival, win = 'inline', INLINE_WIN
+            yield from self._timed_inline(head, jobs, rival_steps)
         if len(rival_steps) < 3 or len(gaps) < 3:
             return mode
         span = {'pool': self.window, 'one thread': 2}.get(mode, 1)
         rival_pace = _pace(rival_steps, self.window if rival == 'pool' else 1)
-        return rival if rival_pace <= RECHECK_WIN * _pace(gaps, span) else mode
+        return rival if rival_pace <= win * _pace(gaps, span) else mode
 
     def _one_thread(self) -> Executor:
         if self._single is None:
@@ -268,14 +269,16 @@ class Engine:
         that then ran the whole run 10-20% slower than inline. One round decides when one mode is at least 25%
         faster; else a second round is timed and the pool is kept if its pace is at least 5% faster than inline.
         When the pool loses and has more than one thread, fewer workers are tried: one thread, one batch ahead
-        ('one thread'), kept if 5% faster than inline.
+        ('one thread'), kept only if clearly faster than inline (at most `CLEAR_WIN` of its time per batch): on W
+        one thread is about 10% slower than inline, and a 5% margin let the noise of one round choose it.
         A probe sees a few milliseconds of the run, and a shared machine can be much slower for a while: a pool
         probed then lost to inline on two np.sort per batch, where it is 1.6x faster. So the run rechecks: after
         `FIRST_STRETCH` batches in the chosen mode, then after stretches 4 times longer each (a few rechecks in
-        any run), one round of the rival (the pool; inline when in the pool) is timed against the current mode's
-        latest `RECHECK_GAPS` gaps, and replaces it only when clearly faster (at most `RECHECK_WIN` of its time
-        per batch), so that noise does not make a run flip between modes. Whatever the mode, every batch is
-        processed and handed out in order, with the same errors; only the speed differs.
+        any run), one round of the rival is timed against the current mode's latest `RECHECK_GAPS` gaps. From
+        inline the rival is the pool, which must be clearly faster (`CLEAR_WIN`); from the pool or one thread it is
+        inline, which needs only to be 5% faster (`INLINE_WIN`): inline costs no hand-off and is the safe way, and
+        a mode that is really faster with workers is faster by far more than the noise. Whatever the mode, every
+        batch is processed and handed out in order, with the same errors; only the speed differs.
         """
         pool_steps: list[float] = []
         inline_steps: list[float] = []
@@ -293,7 +296,7 @@ class Engine:
             return 'inline'       # the pool is one thread already
         one_steps: list[float] = []
         yield from self._timed_pool(head, jobs, pending, one_steps, executor=self._one_thread(), window=2)
-        if len(one_steps) >= 3 and _pace(one_steps, 2) * 1.05 <= _pace(inline_steps, 1):
+        if len(one_steps) >= 3 and _pace(one_steps, 2) <= CLEAR_WIN * _pace(inline_steps, 1):
             return 'one thread'
         return 'inline'
 

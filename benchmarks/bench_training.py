@@ -114,19 +114,21 @@ def flip_masks(n_items: int, batch_size: int) -> np.ndarray:
     return mask
 
 
-PROBES: list[str] = []          # per prefetching run: the mode the adaptive probe chose (NOTE [ Adaptive threads ])
+PROBES: list[str] = []          # per prefetching run: the mode it started in (NOTE [ Adaptive threads ])
 
 
-def _record_probe(probe: Any) -> Any:
-    """Engine._probe, unchanged, with its decision recorded (for the report: prefetch kept its threads or not)."""
-    def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        mode = yield from probe(self, *args, **kwargs)
-        PROBES.append(mode)
-        return mode
+def _record_mode(chose: Any) -> Any:
+    """Engine._chose, unchanged, with each run's first mode recorded (for the report: prefetch kept its threads
+    or not)."""
+    def recorded(self: Any, mode: str) -> None:
+        if not getattr(self, '_bench_recorded', False):
+            self._bench_recorded = True
+            PROBES.append(mode)
+        chose(self, mode)
     return recorded
 
 
-_prefetch.Engine._probe = _record_probe(_prefetch.Engine._probe)
+_prefetch.Engine._chose = _record_mode(_prefetch.Engine._chose)
 
 
 # --- the sides -----------------------------------------------------------------------------------------------------
@@ -297,7 +299,7 @@ def report(r: dict, n_items: int, repeats: int, out: Any) -> None:
         out(f'  {name} = {value:.3f} (target {op} {target}) -> {"PASS" if ok else "FAIL"}')
     out(f'  without preprocessing: fit_time / batchkit_time = {ratios["fit/batchkit"]:.3f} (for information)')
     modes = ', '.join(f'{mode} {r["probes"].count(mode)}' for mode in sorted(set(r['probes'])))
-    out(f'  batchkit with preprocessing: the modes the prefetch probe chose in {len(r["probes"])} timed runs: {modes} '
+    out(f'  batchkit with preprocessing: the modes prefetch started in, in {len(r["probes"])} timed runs: {modes} '
         f'(NOTE [ Adaptive threads ] in pipeline/prefetch.py)')
     o = r['overhead_us']
     out(f'overhead per train step: bare train_on_batch {o["bare"]:.1f} us, KerasModel.train {o["keras_model"]:.1f} us '

@@ -130,6 +130,7 @@ class Pipeline:
         self.models = PipelineModels()
         self._lazy: dict | None = None
         self._next_batch: Any = None          # a NextBatch, made by the first next_batch
+        self._thread_modes: dict = {}         # (batch size, prefetch) -> mode (NOTE [ Adaptive threads ])
         self.profile_info: Any = None
 
     # --- building --------------------------------------------------------------------------------------------
@@ -141,6 +142,7 @@ class Pipeline:
         new.variables = self.variables.copy()
         new.models = self.models.copy()
         new._next_batch = None
+        new._thread_modes = {}                # other steps or data: measured afresh
         new.profile_info = None
         new.__dict__.update(overrides)
         return new

@@ -78,7 +78,7 @@ def run_recipe(batch: Any, recipe: tuple) -> Any:
 
 
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
-FIRST_STRETCH = 128         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer
+FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer
 RECHECK_GAPS = 16           # the current mode's latest gaps a recheck compares with
 CLEAR_WIN = 0.8             # a mode with workers must take at most this share of the time per batch to replace inline
 INLINE_WIN = 0.95           # inline, which never costs a hand-off, replaces a mode with workers at this share
@@ -142,6 +142,8 @@ class Engine:
                  adaptive: bool = False) -> None:
         self.executor, self.window, self.owned, self.closer = executor, window, owned, closer
         self.adaptive = adaptive          # NOTE [ Adaptive threads ]
+        self.known_mode: str | None = None                  # the mode an earlier run of the pipeline settled in
+        self.remember: Callable[[str], None] | None = None  # keeps the mode for the pipeline's next run
         self._single: Executor | None = None
         self.broken = False               # a worker died: the pool lost work of other batches too
 
@@ -166,9 +168,13 @@ class Engine:
             if not self.adaptive:
                 yield from self._pooled(head, jobs, pending)
                 return
-            mode = yield from self._probe(head, jobs, pending)
+            mode = self.known_mode or (yield from self._probe(head, jobs, pending))
+            if mode is None:
+                yield from self._pooled(head, jobs, pending)      # the jobs ran out during the probe
+                return
             stretch = FIRST_STRETCH
             while True:
+                self._chose(mode)
                 stamps: deque[float] = deque(maxlen=RECHECK_GAPS + 1)      # the latest only: runs can be long
                 if (yield from self._stretch(mode, head, jobs, pending, stretch, stamps)) < stretch:
                     return        # the jobs ran out
@@ -178,6 +184,11 @@ class Engine:
             for _, future in pending:
                 future.cancel()
             pending.clear()
+
+    def _chose(self, mode: str) -> None:
+        """The run goes on in `mode`; the pipeline's next run with the same options starts in it."""
+        if self.remember is not None:
+            self.remember(mode)
 
     def _stretch(self, mode: str, head: Callable, jobs: Iterator, pending: deque, limit: int,
                  stamps: deque) -> Iterator[tuple[Any, Future]]:
@@ -253,7 +264,7 @@ class Engine:
 
     def _probe(self, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
         """Time batches through the pool and inline, in turns; return the mode to go on in: 'pool', 'one thread'
-        or 'inline'.
+        or 'inline' (None when the jobs ran out first).
 
         NOTE [ Adaptive threads ]
         Threads help only when heads do enough work that releases the GIL (numpy on big arrays, I/O), or when one
@@ -277,8 +288,11 @@ class Engine:
         any run), one round of the rival is timed against the current mode's latest `RECHECK_GAPS` gaps. From
         inline the rival is the pool, which must be clearly faster (`CLEAR_WIN`); from the pool or one thread it is
         inline, which needs only to be 5% faster (`INLINE_WIN`): inline costs no hand-off and is the safe way, and
-        a mode that is really faster with workers is faster by far more than the noise. Whatever the mode, every
-        batch is processed and handed out in order, with the same errors; only the speed differs.
+        a mode that is really faster with workers is faster by far more than the noise.
+        The mode a run settles in is kept by the pipeline, per batch size and prefetch, and its next such run starts
+        in it without a probe (rechecks go on as above): a training loop that runs a pipeline once per epoch pays
+        for one probe, not one per epoch. Whatever the mode, every batch is processed and handed out in order,
+        with the same errors; only the speed differs.
         """
         pool_steps: list[float] = []
         inline_steps: list[float] = []
@@ -286,7 +300,7 @@ class Engine:
             yield from self._timed_pool(head, jobs, pending, pool_steps)
             yield from self._timed_inline(head, jobs, inline_steps)
             if len(pool_steps) < 3 or len(inline_steps) < 3:
-                return 'pool'     # the run is over (or nearly): nothing to decide
+                return None       # the run is over (or nearly): nothing to decide
             ratio = _pace(pool_steps, self.window) / _pace(inline_steps, 1)
             if ratio < 0.8 or ratio > 1.25:
                 break

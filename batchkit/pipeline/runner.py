@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Iterator
@@ -188,6 +189,10 @@ class _Run:
         # batch there and back would only cost time, so such a run goes inline.
         engine = (make_engine(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)
                   if self.head else None)
+        if engine is not None and engine.adaptive:
+            key = (opts.batch_size, opts.prefetch)           # NOTE [ Adaptive threads ]
+            engine.known_mode = pipeline._thread_modes.get(key)
+            engine.remember = functools.partial(pipeline._thread_modes.__setitem__, key)
         bar = self._make_bar()
         done, stopped, outcomes = 0, False, None
         try:

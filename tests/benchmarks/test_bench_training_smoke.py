@@ -32,7 +32,7 @@ def test_the_benchmark_runs_every_side_and_prints_its_ratios(bench):
     assert max(result['weight_diff'].values()) <= bench.WEIGHT_TOLERANCE
     text = '\n'.join(lines)
     assert text.count('-> PASS') + text.count('-> FAIL') == 3
-    assert 'us/batch' in text and 'overhead per train step' in text and 'modes the prefetch probe chose' in text
+    assert 'us/batch' in text and 'overhead per train step' in text and 'modes prefetch started in' in text
     assert set(result['probes']) <= {'pool', 'one thread', 'inline'}
 
 

@@ -235,7 +235,7 @@ _ACTIVE_LOCK = threading.Lock()
 
 class ContendedBatch(wb.WorkBatch):
     """Heads that slow each other down when two run at once (as light heads fighting over the GIL do: each slice
-    of work takes 4 times longer), and a tail that works."""
+    of work takes 8 times longer), and a tail that works."""
 
     @action
     def contended(self, slices: int = 8, slice_s: float = 0.0005) -> 'ContendedBatch':
@@ -245,7 +245,7 @@ class ContendedBatch(wb.WorkBatch):
             for _ in range(slices):
                 with _ACTIVE_LOCK:
                     together = _ACTIVE[0]
-                time.sleep(slice_s * together ** 2)
+                time.sleep(slice_s * together ** 3)
         finally:
             with _ACTIVE_LOCK:
                 _ACTIVE[0] -= 1
@@ -262,7 +262,7 @@ def test_heads_that_lose_in_a_pool_but_overlap_the_consumer_run_on_one_thread():
     """NOTE [ Adaptive threads ]: fewer workers when the pool loses to inline but one thread beats it."""
     from batchkit import Dataset
     ds = Dataset(150, batch_class=ContendedBatch, preloaded={'x': np.arange(150, dtype=np.float64)})
-    batches = list(ds.p.contended().consume().gen_batch(1, prefetch=2))
+    batches = list(ds.p.contended().consume(work_s=0.004).gen_batch(1, prefetch=2))   # inline 8.5 ms, one thread 4.5
     assert [int(b.indices[0]) for b in batches] == list(range(150))
     after_probe = {b.head_thread for b in batches[60:]}
     assert len(after_probe) == 1 and after_probe.pop().startswith('batchkit-prefetch-one')
@@ -291,14 +291,31 @@ def _phased_threads(n: int, **phases) -> list[str]:
     return [b.head_thread for b in batches]
 
 
-# NOTE [ Adaptive threads ]: the probe takes at most 50 batches, the first stretch 128 more, then a recheck round.
+# NOTE [ Adaptive threads ]: the probe takes at most 50 batches, the first stretch 256 more, then a recheck round.
 def test_heads_that_become_waiting_after_the_probe_move_to_the_pool_at_the_recheck():
-    threads = _phased_threads(400, at=60, first='light', then='waiting')
+    threads = _phased_threads(500, at=60, first='light', then='waiting')
     assert not any(name.startswith('batchkit-prefetch_') for name in threads[40:60])   # light: not in the pool
-    assert all(name.startswith('batchkit-prefetch_') for name in threads[220:])
+    assert all(name.startswith('batchkit-prefetch_') for name in threads[340:])
 
 
 def test_heads_that_become_contended_in_the_pool_move_out_of_it_at_the_recheck():
-    threads = _phased_threads(400, at=60, first='waiting', then='contended')
+    threads = _phased_threads(500, at=60, first='waiting', then='contended')
     assert all(name.startswith('batchkit-prefetch_') for name in threads[40:60])      # waiting: in the pool
-    assert not any(name.startswith('batchkit-prefetch_') for name in threads[220:])
+    assert not any(name.startswith('batchkit-prefetch_') for name in threads[340:])
+
+
+def test_the_next_run_of_a_pipeline_starts_in_the_mode_the_last_one_settled_in():
+    """NOTE [ Adaptive threads ]: one probe per pipeline and options, not one per run (or epoch)."""
+    from batchkit import Dataset
+    ds = Dataset(120, batch_class=StallBatch, preloaded={'x': np.arange(120, dtype=np.float64)})
+    main = threading.current_thread().name
+    waiting, light = ds.p.stall_at(positions=(), work_s=0.004), ds.p.stall_at(positions=())
+
+    def threads(p, batch_size=1):
+        return [b.head_thread for b in p.gen_batch(batch_size, prefetch=2)]
+    first = threads(waiting)
+    assert first[12:20] == [main] * 8                                  # the probe's inline round
+    assert all(name.startswith('batchkit-prefetch_') for name in threads(waiting))     # no probe this time
+    assert threads(waiting, batch_size=2)[12:20] == [main] * 8          # other options: probed afresh
+    assert all(name.startswith('batchkit-prefetch_') for name in threads(light)[:12])  # light heads: probed,
+    assert set(threads(light)[:40]) <= {main, 'batchkit-prefetch-one_0'}           # then settled out of the pool

@@ -117,18 +117,18 @@ def flip_masks(n_items: int, batch_size: int) -> np.ndarray:
 PROBES: list[str] = []          # per prefetching run: the mode it started in (NOTE [ Adaptive threads ])
 
 
-def _record_mode(chose: Any) -> Any:
-    """Engine._chose, unchanged, with each run's first mode recorded (for the report: prefetch kept its threads
+def _record_mode(stretch: Any) -> Any:
+    """Engine._stretch, unchanged, with each run's first mode recorded (for the report: prefetch kept its threads
     or not)."""
-    def recorded(self: Any, mode: str) -> None:
+    def recorded(self: Any, mode: str, *args: Any) -> Any:
         if not getattr(self, '_bench_recorded', False):
             self._bench_recorded = True
             PROBES.append(mode)
-        chose(self, mode)
+        return (yield from stretch(self, mode, *args))
     return recorded
 
 
-_prefetch.Engine._chose = _record_mode(_prefetch.Engine._chose)
+_prefetch.Engine._stretch = _record_mode(_prefetch.Engine._stretch)
 
 
 # --- the sides -----------------------------------------------------------------------------------------------------

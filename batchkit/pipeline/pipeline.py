@@ -130,7 +130,7 @@ class Pipeline:
         self.models = PipelineModels()
         self._lazy: dict | None = None
         self._next_batch: Any = None          # a NextBatch, made by the first next_batch
-        self._thread_modes: dict = {}         # (batch size, prefetch) -> mode (NOTE [ Adaptive threads ])
+        self._thread_modes: dict = {}         # (batch size, prefetch) -> (mode, left, stretch), NOTE [ Adaptive threads ]
         self.profile_info: Any = None
 
     # --- building --------------------------------------------------------------------------------------------

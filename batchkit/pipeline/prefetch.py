@@ -78,7 +78,8 @@ def run_recipe(batch: Any, recipe: tuple) -> Any:
 
 
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
-FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer
+FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer,
+LONGEST_STRETCH = 1024      # up to this: a run is checked at least every 1024 batches
 RECHECK_GAPS = 16           # the current mode's latest gaps a recheck compares with
 CLEAR_WIN = 0.8             # a mode with workers must take at most this share of the time per batch to replace inline
 INLINE_WIN = 0.95           # inline, which never costs a hand-off, replaces a mode with workers at this share
@@ -142,8 +143,8 @@ class Engine:
                  adaptive: bool = False) -> None:
         self.executor, self.window, self.owned, self.closer = executor, window, owned, closer
         self.adaptive = adaptive          # NOTE [ Adaptive threads ]
-        self.known_mode: str | None = None                  # the mode an earlier run of the pipeline settled in
-        self.remember: Callable[[str], None] | None = None  # keeps the mode for the pipeline's next run
+        self.settled: tuple[str, int, int] | None = None    # where an earlier run of the pipeline left off
+        self.remember: Callable[[tuple], None] | None = None  # keeps it for the pipeline's next run
         self._single: Executor | None = None
         self.broken = False               # a worker died: the pool lost work of other batches too
 
@@ -168,27 +169,34 @@ class Engine:
             if not self.adaptive:
                 yield from self._pooled(head, jobs, pending)
                 return
-            mode = self.known_mode or (yield from self._probe(head, jobs, pending))
-            if mode is None:
-                yield from self._pooled(head, jobs, pending)      # the jobs ran out during the probe
-                return
-            stretch = FIRST_STRETCH
+            if self.settled is None:
+                mode = yield from self._probe(head, jobs, pending)
+                if mode is None:
+                    yield from self._pooled(head, jobs, pending)      # the jobs ran out during the probe
+                    return
+                left = stretch = FIRST_STRETCH
+            else:
+                mode, left, stretch = self.settled
             while True:
-                self._chose(mode)
+                self._keep(mode, left, stretch)
                 stamps: deque[float] = deque(maxlen=RECHECK_GAPS + 1)      # the latest only: runs can be long
-                if (yield from self._stretch(mode, head, jobs, pending, stretch, stamps)) < stretch:
-                    return        # the jobs ran out
+                done = yield from self._stretch(mode, head, jobs, pending, left, stamps)
+                if done < left:
+                    self._keep(mode, left - done, stretch)    # the jobs ran out: the next run goes on from here
+                    return
                 mode = yield from self._recheck(mode, head, jobs, pending, _gaps(list(stamps)))
-                stretch *= 4
+                stretch = min(4 * stretch, LONGEST_STRETCH)
+                left = stretch
         finally:
             for _, future in pending:
                 future.cancel()
             pending.clear()
 
-    def _chose(self, mode: str) -> None:
-        """The run goes on in `mode`; the pipeline's next run with the same options starts in it."""
+    def _keep(self, mode: str, left: int, stretch: int) -> None:
+        """For the pipeline's next run with the same options: its mode, the batches left before the next check,
+        and the stretch they are part of."""
         if self.remember is not None:
-            self.remember(mode)
+            self.remember((mode, left, stretch))
 
     def _stretch(self, mode: str, head: Callable, jobs: Iterator, pending: deque, limit: int,
                  stamps: deque) -> Iterator[tuple[Any, Future]]:
@@ -274,8 +282,9 @@ class Engine:
         `2 * window + 6` batches through the pool then 8 inline, timing the consumer's steady pace: the time
         between batches handed out, its own work included, the pool's fill and drain left out. On a loaded
         machine another process takes the core for a few ms now and then, in any round, so a pace is the mean gap
-        with each gap capped at 4 times the lower quartile of the time per batch (over `window` gaps for a pool, whose workers
-        hand batches out in bursts): a round's plain mean picked the wrong mode about one run in two under load.
+        with each gap capped at 4 times the lower quartile of the time per batch (over `window` gaps for a pool,
+        whose workers hand batches out in bursts): a round's plain mean picked the wrong mode about one run in two
+        under load.
         A lower quartile resisted stalls too, but it judged the pool by its bursts: on workload W it kept a pool
         that then ran the whole run 10-20% slower than inline. One round decides when one mode is at least 25%
         faster; else a second round is timed and the pool is kept if its pace is at least 5% faster than inline.
@@ -283,16 +292,18 @@ class Engine:
         ('one thread'), kept only if clearly faster than inline (at most `CLEAR_WIN` of its time per batch): on W
         one thread is about 10% slower than inline, and a 5% margin let the noise of one round choose it.
         A probe sees a few milliseconds of the run, and a shared machine can be much slower for a while: a pool
-        probed then lost to inline on two np.sort per batch, where it is 1.6x faster. So the run rechecks: after
-        `FIRST_STRETCH` batches in the chosen mode, then after stretches 4 times longer each (a few rechecks in
-        any run), one round of the rival is timed against the current mode's latest `RECHECK_GAPS` gaps. From
-        inline the rival is the pool, which must be clearly faster (`CLEAR_WIN`); from the pool or one thread it is
-        inline, which needs only to be 5% faster (`INLINE_WIN`): inline costs no hand-off and is the safe way, and
-        a mode that is really faster with workers is faster by far more than the noise.
-        The mode a run settles in is kept by the pipeline, per batch size and prefetch, and its next such run starts
-        in it without a probe (rechecks go on as above): a training loop that runs a pipeline once per epoch pays
-        for one probe, not one per epoch. Whatever the mode, every batch is processed and handed out in order,
-        with the same errors; only the speed differs.
+        probed then lost to inline on two np.sort per batch, where it is 1.6x faster. So the run checks again:
+        after `FIRST_STRETCH` batches in the chosen mode, then after stretches 4 times longer, up to
+        `LONGEST_STRETCH` (a check then costs about 1% of the batches), one round of the rival is timed against
+        the current mode's latest `RECHECK_GAPS` gaps. From inline the rival is the pool, which must be clearly
+        faster (`CLEAR_WIN`); from the pool or one thread it is inline, which needs only to be 5% faster
+        (`INLINE_WIN`): inline costs no hand-off and is the safe way, and a mode that really gains from workers
+        gains by far more than the noise.
+        The pipeline keeps, per batch size and prefetch, the mode its run settled in and how far that run got
+        towards its next check, and its next such run goes on from there without a probe: the runs of a pipeline
+        are timed as one long run, so a loop that runs a pipeline once per epoch pays for one probe, and runs
+        shorter than a stretch are checked too. Whatever the mode, every batch is processed and handed out in
+        order, with the same errors; only the speed differs.
         """
         pool_steps: list[float] = []
         inline_steps: list[float] = []

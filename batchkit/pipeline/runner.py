@@ -191,7 +191,7 @@ class _Run:
                   if self.head else None)
         if engine is not None and engine.adaptive:
             key = (opts.batch_size, opts.prefetch)           # NOTE [ Adaptive threads ]
-            engine.known_mode = pipeline._thread_modes.get(key)
+            engine.settled = pipeline._thread_modes.get(key)
             engine.remember = functools.partial(pipeline._thread_modes.__setitem__, key)
         bar = self._make_bar()
         done, stopped, outcomes = 0, False, None

@@ -319,3 +319,29 @@ def test_the_next_run_of_a_pipeline_starts_in_the_mode_the_last_one_settled_in()
     assert threads(waiting, batch_size=2)[12:20] == [main] * 8          # other options: probed afresh
     assert all(name.startswith('batchkit-prefetch_') for name in threads(light)[:12])  # light heads: probed,
     assert set(threads(light)[:40]) <= {main, 'batchkit-prefetch-one_0'}           # then settled out of the pool
+
+
+_KIND = ['light']            # what PhasedBatch.now does, changed between runs by the test
+
+
+class NowBatch(PhasedBatch):
+    @action
+    def now(self) -> 'NowBatch':
+        return self.phases(at=0, first='light', then=_KIND[0])
+
+
+def test_the_checks_count_on_across_the_runs_of_a_pipeline():
+    """NOTE [ Adaptive threads ]: runs shorter than a stretch still get checked, as parts of one long run."""
+    from batchkit import Dataset
+    ds = Dataset(100, batch_class=NowBatch, preloaded={'x': np.arange(100, dtype=np.float64)})
+    p = ds.p.now()
+    _KIND[0] = 'light'
+    try:
+        first = [b.head_thread for b in p.gen_batch(1, prefetch=2)]
+        assert not any(name.startswith('batchkit-prefetch_') for name in first[50:])   # light: settled out of the pool
+        _KIND[0] = 'waiting'
+        # the first check comes after 256 batches in that mode (in the 3rd or 4th run), then the pool stays
+        runs = [[b.head_thread for b in p.gen_batch(1, prefetch=2)] for _ in range(5)]
+        assert all(name.startswith('batchkit-prefetch_') for name in runs[-1])
+    finally:
+        _KIND[0] = 'light'

@@ -80,6 +80,8 @@ def run_recipe(batch: Any, recipe: tuple) -> Any:
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
 FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer,
 LONGEST_STRETCH = 1024      # up to this: a run is checked at least every 1024 batches
+WATCH_EVERY = 64            # batches between looks at a stretch's own pace ...
+SLOWDOWN = 1.5              # ... which, this many times slower than at the stretch's start, calls a check at once
 RECHECK_GAPS = 16           # the current mode's latest gaps a recheck compares with
 CLEAR_WIN = 0.8             # a mode with workers must take at most this share of the time per batch to replace inline
 INLINE_WIN = 0.95           # inline, which never costs a hand-off, replaces a mode with workers at this share
@@ -112,6 +114,28 @@ def _pace(gaps: list[float], span: int) -> float:
     per_batch = sorted(sum(gaps[i:i + span]) / span for i in range(len(gaps) - span + 1)) or [max(gaps)]
     limit = 4 * per_batch[len(per_batch) // 4]
     return sum(min(gap, limit) for gap in gaps) / len(gaps)
+
+
+class _Watch:
+    """The latest stamps of a stretch and whether its pace fell behind its own start (NOTE [ Adaptive threads ])."""
+
+    __slots__ = ('stamps', 'span', 'count', 'start', 'slowed')
+
+    def __init__(self, span: int) -> None:
+        self.stamps: deque[float] = deque(maxlen=RECHECK_GAPS + 1)      # the latest only: runs can be long
+        self.span, self.count, self.start, self.slowed = span, 0, 0.0, False
+
+    def check(self) -> bool:
+        """Called once a batch: every WATCH_EVERY batches, True if the pace is SLOWDOWN times the stretch's first."""
+        self.count += 1
+        if self.count % WATCH_EVERY or len(self.stamps) < 3:
+            return False
+        pace = _pace(_gaps(list(self.stamps)), self.span)
+        if not self.start:
+            self.start = pace
+        elif pace > SLOWDOWN * self.start:
+            self.slowed = True
+        return self.slowed
 
 
 def _run_now(head: Callable, batch: Any) -> Done:
@@ -179,13 +203,14 @@ class Engine:
                 mode, left, stretch = self.settled
             while True:
                 self._keep(mode, left, stretch)
-                stamps: deque[float] = deque(maxlen=RECHECK_GAPS + 1)      # the latest only: runs can be long
-                done = yield from self._stretch(mode, head, jobs, pending, left, stamps)
-                if done < left:
+                watch = _Watch({'pool': self.window, 'one thread': 2}.get(mode, 1))
+                done = yield from self._stretch(mode, head, jobs, pending, left, watch)
+                if done < left and not watch.slowed:
                     self._keep(mode, left - done, stretch)    # the jobs ran out: the next run goes on from here
                     return
-                mode = yield from self._recheck(mode, head, jobs, pending, _gaps(list(stamps)))
-                stretch = min(4 * stretch, LONGEST_STRETCH)
+                mode = yield from self._recheck(mode, head, jobs, pending, _gaps(list(watch.stamps)))
+                if not watch.slowed:
+                    stretch = min(4 * stretch, LONGEST_STRETCH)
                 left = stretch
         finally:
             for _, future in pending:
@@ -199,18 +224,22 @@ class Engine:
             self.remember((mode, left, stretch))
 
     def _stretch(self, mode: str, head: Callable, jobs: Iterator, pending: deque, limit: int,
-                 stamps: deque) -> Iterator[tuple[Any, Future]]:
-        """Up to `limit` batches in `mode`, stamping when each is handed out; return how many there were."""
+                 watch: '_Watch') -> Iterator[tuple[Any, Future]]:
+        """Up to `limit` batches in `mode`, stamped into `watch` as each is handed out, ended early if `watch`
+        sees the pace slow down; return how many there were."""
         count = 0
         if mode == 'inline':
+            stamps = watch.stamps
             for meta, batch in itertools.islice(jobs, limit):
                 stamps.append(time.perf_counter())
                 count += 1
                 yield meta, _run_now(head, batch)
                 del batch
+                if watch.check():
+                    break
             return count
         one = mode == 'one thread'
-        for item in self._pooled(head, jobs, pending, limit=limit, stamps=stamps,
+        for item in self._pooled(head, jobs, pending, limit=limit, stamps=watch.stamps, stop=watch.check,
                                  executor=self._one_thread() if one else None, window=2 if one else None):
             count += 1
             yield item
@@ -240,7 +269,7 @@ class Engine:
 
     def _pooled(self, head: Callable, jobs: Iterator, pending: deque, limit: int | None = None,
                 stamps: list | deque | None = None, executor: Executor | None = None,
-                window: int | None = None) -> Iterator[tuple[Any, Future]]:
+                window: int | None = None, stop: Callable[[], bool] | None = None) -> Iterator[tuple[Any, Future]]:
         window = window or self.window
         for meta, batch in (jobs if limit is None else itertools.islice(jobs, limit)):
             pending.append((meta, self.submit(head, batch, executor)))
@@ -249,6 +278,8 @@ class Engine:
                 if stamps is not None:
                     stamps.append(time.perf_counter())
                 yield pending.popleft()
+                if stop is not None and stop():
+                    break
         while pending:
             yield pending.popleft()
 
@@ -302,7 +333,10 @@ class Engine:
         The pipeline keeps, per batch size and prefetch, the mode its run settled in and how far that run got
         towards its next check, and its next such run goes on from there without a probe: the runs of a pipeline
         are timed as one long run, so a loop that runs a pipeline once per epoch pays for one probe, and runs
-        shorter than a stretch are checked too. Whatever the mode, every batch is processed and handed out in
+        shorter than a stretch are checked too. Within a stretch the run watches its own pace (free: the stamps
+        are taken anyway): when it falls to `SLOWDOWN` times slower than at the stretch's start (a pool whose
+        second core the host took away ran 2.6 times slower than when it was chosen, and slower than inline), the
+        check comes at once, and the stretch after it is as long as the one it cut short. Whatever the mode, every batch is processed and handed out in
         order, with the same errors; only the speed differs.
         """
         pool_steps: list[float] = []

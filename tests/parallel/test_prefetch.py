@@ -345,3 +345,20 @@ def test_the_checks_count_on_across_the_runs_of_a_pipeline():
         assert all(name.startswith('batchkit-prefetch_') for name in runs[-1])
     finally:
         _KIND[0] = 'light'
+
+
+def test_a_pool_that_slows_down_within_a_stretch_is_checked_at_once():
+    """NOTE [ Adaptive threads ]: the next scheduled check would come after about 1,340 batches."""
+    from batchkit import Dataset
+    ds = Dataset(900, batch_class=NowBatch, preloaded={'x': np.arange(900, dtype=np.float64)})
+    _KIND[0] = 'waiting'
+    threads = []
+    try:
+        for k, batch in enumerate(ds.p.now().gen_batch(1, prefetch=2)):
+            threads.append(batch.head_thread)
+            if k == 400:
+                _KIND[0] = 'contended'        # from here the pool is about 4 times slower than inline
+    finally:
+        _KIND[0] = 'light'
+    assert all(name.startswith('batchkit-prefetch_') for name in threads[320:400])     # kept at the first check
+    assert not any(name.startswith('batchkit-prefetch_') for name in threads[560:])

@@ -336,8 +336,8 @@ class Engine:
         shorter than a stretch are checked too. Within a stretch the run watches its own pace (free: the stamps
         are taken anyway): when it falls to `SLOWDOWN` times slower than at the stretch's start (a pool whose
         second core the host took away ran 2.6 times slower than when it was chosen, and slower than inline), the
-        check comes at once, and the stretch after it is as long as the one it cut short. Whatever the mode, every batch is processed and handed out in
-        order, with the same errors; only the speed differs.
+        check comes at once, and the stretch after it is as long as the one it cut short. Whatever the mode, every
+        batch is processed and handed out in order, with the same errors; only the speed differs.
         """
         pool_steps: list[float] = []
         inline_steps: list[float] = []

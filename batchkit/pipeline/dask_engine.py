@@ -19,8 +19,8 @@ calls in. A pure-Python head holds the GIL, and a thread that waits for the GIL 
 interval (5 ms by default), once per step of a send (each system call gives the GIL up and takes it again). So a
 result that is ready waited 9-12 ms in one call of ten (90th percentile, 30 ms heads on 2 cores), the consumer,
 who takes batches in order, waited with it, and the other worker ran dry. While batchkit heads run on a worker, the
-switch interval is 0.5 ms (the 90th percentile fell to 4.3 ms and the run took 6-10% less time); it is put back
-when the last of them ends.
+switch interval is 0.5 ms (the 90th percentile fell to 4.3 ms, and runs took 3-10% less time in noisy A/B runs);
+it is put back when the last of them ends.
 """
 from __future__ import annotations
 

@@ -203,7 +203,7 @@ class Engine:
                 mode, left, stretch = self.settled
             while True:
                 self._keep(mode, left, stretch)
-                watch = _Watch({'pool': self.window, 'one thread': 2}.get(mode, 1))
+                watch = _Watch(self._span(mode))
                 done = yield from self._stretch(mode, head, jobs, pending, left, watch)
                 if done < left and not watch.slowed:
                     self._keep(mode, left - done, stretch)    # the jobs ran out: the next run goes on from here
@@ -258,9 +258,11 @@ class Engine:
             yield from self._timed_inline(head, jobs, rival_steps)
         if len(rival_steps) < 3 or len(gaps) < 3:
             return mode
-        span = {'pool': self.window, 'one thread': 2}.get(mode, 1)
-        rival_pace = _pace(rival_steps, self.window if rival == 'pool' else 1)
-        return rival if rival_pace <= win * _pace(gaps, span) else mode
+        return rival if _pace(rival_steps, self._span(rival)) <= win * _pace(gaps, self._span(mode)) else mode
+
+    def _span(self, mode: str) -> int:
+        """The gaps over which a mode's workers hand batches out in one burst (see _pace)."""
+        return {'pool': self.window, 'one thread': 2}.get(mode, 1)
 
     def _one_thread(self) -> Executor:
         if self._single is None:

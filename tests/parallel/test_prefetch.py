@@ -362,3 +362,18 @@ def test_a_pool_that_slows_down_within_a_stretch_is_checked_at_once():
         _KIND[0] = 'light'
     assert all(name.startswith('batchkit-prefetch_') for name in threads[320:400])     # kept at the first check
     assert not any(name.startswith('batchkit-prefetch_') for name in threads[560:])
+
+
+def test_a_slowdown_is_judged_by_gaps_all_timed_after_it():
+    """NOTE [ Adaptive threads ]: the look that sees a slowdown holds gaps from both sides of it."""
+    from batchkit.pipeline.prefetch import RECHECK_GAPS, WATCH_EVERY, _Watch
+    watch, now, fired_at = _Watch(span=3), 0.0, None
+    for k in range(4 * WATCH_EVERY):
+        now += 0.002 if k < WATCH_EVERY + 55 else 0.016    # 8 times slower from 9 batches before the 2nd look
+        watch.stamps.append(now)
+        if watch.check():
+            fired_at = k
+            break
+    assert fired_at == 2 * WATCH_EVERY - 1 + RECHECK_GAPS + 1
+    gaps = np.diff(list(watch.stamps))
+    assert len(gaps) == RECHECK_GAPS and np.allclose(gaps, 0.016)

@@ -251,18 +251,26 @@ class Engine:
 
     def _recheck(self, mode: str, head: Callable, jobs: Iterator, pending: deque,
                  gaps: list[float]) -> Iterator[tuple[Any, Future]]:
-        """Time a round of the rival mode (the pool, or inline when in the pool) against `gaps`, the current mode's
-        latest; return the rival if it is clearly faster, else `mode` (NOTE [ Adaptive threads ])."""
+        """Time a round of the rival mode (the pool, or inline when in the pool), then one of the current mode;
+        return the rival if it is clearly faster than both that round and `gaps`, the current mode's latest before
+        it, else `mode` (NOTE [ Adaptive threads ])."""
         rival_steps: list[float] = []
+        again: list[float] = []
+        one = mode == 'one thread'
         if mode == 'inline':
             rival, win = 'pool', CLEAR_WIN
             yield from self._timed_pool(head, jobs, pending, rival_steps)
+            yield from self._timed_inline(head, jobs, again)
         else:
             rival, win = 'inline', INLINE_WIN
             yield from self._timed_inline(head, jobs, rival_steps)
+            yield from self._timed_pool(head, jobs, pending, again, executor=self._one_thread() if one else None,
+                                        window=2 if one else None)
         if len(rival_steps) < 3 or len(gaps) < 3:
             return mode
-        return rival if _pace(rival_steps, self._span(rival)) <= win * _pace(gaps, self._span(mode)) else mode
+        span = self._span(mode)
+        current = min(_pace(gaps, span), _pace(again, span)) if len(again) >= 3 else _pace(gaps, span)
+        return rival if _pace(rival_steps, self._span(rival)) <= win * current else mode
 
     def _span(self, mode: str) -> int:
         """The gaps over which a mode's workers hand batches out in one burst (see _pace)."""
@@ -299,13 +307,14 @@ class Engine:
         steps += _gaps(stamps[1:])
 
     def _timed_inline(self, head: Callable, jobs: Iterator, steps: list) -> Iterator[tuple[Any, Future]]:
+        """Batches run here, adding their time per batch to `steps`, the first left out (NOTE [ Adaptive threads ])."""
         stamps: list[float] = []
-        for meta, batch in itertools.islice(jobs, 8):
+        for meta, batch in itertools.islice(jobs, 9):
             stamps.append(time.perf_counter())
             yield meta, _run_now(head, batch)
             del batch
         stamps.append(time.perf_counter())
-        steps += _gaps(stamps)
+        steps += _gaps(stamps)[1:]
 
     def _probe(self, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
         """Time batches through the pool and inline, in turns; return the mode to go on in: 'pool', 'one thread'
@@ -316,8 +325,10 @@ class Engine:
         thread's head overlaps the consumer's own work (a training step). Handing a batch to a worker thread and
         back costs GIL-holding work and thread hand-offs, and light heads (small numpy ops) fight over the GIL, so
         such a run is slower with prefetch than without. A run on threads therefore starts with rounds of
-        `2 * window + 6` batches through the pool then 8 inline, timing the consumer's steady pace: the time
-        between batches handed out, its own work included, the pool's fill and drain left out. On a loaded
+        `2 * window + 6` batches through the pool then 9 inline, timing the consumer's steady pace: the time
+        between batches handed out, its own work included, the pool's fill and drain left out, and the first
+        inline batch too (right after a pool it took 4-5 times as long as the next ones on W: 800 against 170 us,
+        which made inline look 8% slower than it is, and a pool 8% slower than inline was kept). On a loaded
         machine another process takes the core for a few ms now and then, in any round, so a pace is the mean gap
         with each gap capped at 4 times the lower quartile of the time per batch (over `window` gaps for a pool,
         whose workers hand batches out in bursts): a round's plain mean picked the wrong mode about one run in two

@@ -1,6 +1,7 @@
 """Prefetch: the same batches in the same order for every engine, bounded work ahead, early shipping errors."""
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -14,6 +15,23 @@ from batchkit.models import BaseModel
 
 import workbatches as wb
 from parallel_support import run_with_timeout
+
+
+def timed_again_on_a_stall(test):
+    """For the tests of NOTE [ Adaptive threads ], which time real runs: the host here sometimes stalls for tens of
+    ms (a 1 ms sleep took 66 ms), more than a probe round can tell from its own noise, and a stretch's watch may call
+    a check that was not due. What is checked is decided by timings many times apart, so a test is run up to 3
+    times and fails only when every attempt does (each failed on the code without its change, 3 tries of 3)."""
+    @functools.wraps(test)
+    def attempts(*args, **kwargs):
+        for attempt in range(3):
+            try:
+                return test(*args, **kwargs)
+            except AssertionError:
+                if attempt == 2:
+                    raise
+    return attempts
+
 
 ENGINES = [(0, 'threads'), (2, 'threads'), (8, 'threads'), (2, 'processes'), (8, 'processes')]
 
@@ -183,6 +201,7 @@ def test_light_heads_may_run_inline_but_give_the_same_batches_in_order():
     assert collect(prefetch=2) == collect()
 
 
+@timed_again_on_a_stall
 def test_heads_that_wait_keep_the_thread_pool_after_the_probe():
     names = [b.head_thread for b in wb.work_dataset(120).p.sleepy(4).where().gen_batch(1, prefetch=4)]
     assert len(names) == 120
@@ -208,24 +227,26 @@ def _stall_threads(n: int, **stall) -> list[str]:
     return [b.head_thread for b in ds.p.stall_at(**stall).gen_batch(1, prefetch=2)]
 
 
-# NOTE [ Adaptive threads ]: with prefetch=2 (window 3) the probe sends batches 0-11 through the pool and runs 12-19
-# inline; when that round does not decide, 20-31 go through the pool and 32-39 inline; then up to 10 batches may try
+# NOTE [ Adaptive threads ]: with prefetch=2 (window 3) the probe sends batches 0-11 through the pool and runs 12-20
+# inline; when that round does not decide, 21-32 go through the pool and 33-41 inline; then up to 10 batches may try
 # one thread.
+@timed_again_on_a_stall
 def test_a_stall_in_the_inline_probe_rounds_does_not_send_light_heads_to_the_pool():
     threads = _stall_threads(120, positions=(14, 34))
     main = threading.current_thread().name
     assert all(name.startswith('batchkit-prefetch') for name in threads[:12])
-    assert threads[12:20] == [main] * 8
-    # Light heads: after the probe (at most 50 batches) none runs in the pool; inline, or on one thread if that
+    assert threads[12:21] == [main] * 9
+    # Light heads: after the probe (at most 52 batches) none runs in the pool; inline, or on one thread if that
     # measured faster (NOTE [ Adaptive threads ]).
-    after = set(threads[50:])
+    after = set(threads[52:])
     assert after in ({main}, {'batchkit-prefetch-one_0'}), after
 
 
+@timed_again_on_a_stall
 def test_a_stall_in_the_pool_probe_rounds_keeps_heads_that_release_the_gil_in_the_pool():
     threads = _stall_threads(120, positions=(5, 25), seconds=0.06, work_s=0.004)
-    pooled = [name for name in threads[40:] if name.startswith('batchkit-prefetch')]
-    assert len(pooled) == 80                     # 2 threads at 4 ms per head beat inline despite the stalls
+    pooled = [name for name in threads[42:] if name.startswith('batchkit-prefetch')]
+    assert len(pooled) == 78                     # 2 threads at 4 ms per head beat inline despite the stalls
     assert len(set(pooled)) == 2
 
 
@@ -258,6 +279,7 @@ class ContendedBatch(wb.WorkBatch):
         return self
 
 
+@timed_again_on_a_stall
 def test_heads_that_lose_in_a_pool_but_overlap_the_consumer_run_on_one_thread():
     """NOTE [ Adaptive threads ]: fewer workers when the pool loses to inline but one thread beats it."""
     from batchkit import Dataset
@@ -291,19 +313,22 @@ def _phased_threads(n: int, **phases) -> list[str]:
     return [b.head_thread for b in batches]
 
 
-# NOTE [ Adaptive threads ]: the probe takes at most 50 batches, the first stretch 256 more, then a recheck round.
+# NOTE [ Adaptive threads ]: the probe takes at most 52 batches, the first stretch 256 more, then a recheck round.
+@timed_again_on_a_stall
 def test_heads_that_become_waiting_after_the_probe_move_to_the_pool_at_the_recheck():
     threads = _phased_threads(500, at=60, first='light', then='waiting')
     assert not any(name.startswith('batchkit-prefetch_') for name in threads[40:60])   # light: not in the pool
     assert all(name.startswith('batchkit-prefetch_') for name in threads[340:])
 
 
+@timed_again_on_a_stall
 def test_heads_that_become_contended_in_the_pool_move_out_of_it_at_the_recheck():
     threads = _phased_threads(500, at=60, first='waiting', then='contended')
     assert all(name.startswith('batchkit-prefetch_') for name in threads[40:60])      # waiting: in the pool
     assert not any(name.startswith('batchkit-prefetch_') for name in threads[340:])
 
 
+@timed_again_on_a_stall
 def test_the_next_run_of_a_pipeline_starts_in_the_mode_the_last_one_settled_in():
     """NOTE [ Adaptive threads ]: one probe per pipeline and options, not one per run (or epoch)."""
     from batchkit import Dataset
@@ -314,9 +339,9 @@ def test_the_next_run_of_a_pipeline_starts_in_the_mode_the_last_one_settled_in()
     def threads(p, batch_size=1):
         return [b.head_thread for b in p.gen_batch(batch_size, prefetch=2)]
     first = threads(waiting)
-    assert first[12:20] == [main] * 8                                  # the probe's inline round
+    assert first[12:21] == [main] * 9                                  # the probe's inline round
     assert all(name.startswith('batchkit-prefetch_') for name in threads(waiting))     # no probe this time
-    assert threads(waiting, batch_size=2)[12:20] == [main] * 8          # other options: probed afresh
+    assert threads(waiting, batch_size=2)[12:21] == [main] * 9          # other options: probed afresh
     assert all(name.startswith('batchkit-prefetch_') for name in threads(light)[:12])  # light heads: probed,
     assert set(threads(light)[:40]) <= {main, 'batchkit-prefetch-one_0'}           # then settled out of the pool
 
@@ -330,6 +355,7 @@ class NowBatch(PhasedBatch):
         return self.phases(at=0, first='light', then=_KIND[0])
 
 
+@timed_again_on_a_stall
 def test_the_checks_count_on_across_the_runs_of_a_pipeline():
     """NOTE [ Adaptive threads ]: runs shorter than a stretch still get checked, as parts of one long run."""
     from batchkit import Dataset
@@ -347,6 +373,7 @@ def test_the_checks_count_on_across_the_runs_of_a_pipeline():
         _KIND[0] = 'light'
 
 
+@timed_again_on_a_stall
 def test_a_pool_that_slows_down_within_a_stretch_is_checked_at_once():
     """NOTE [ Adaptive threads ]: the next scheduled check would come after about 1,340 batches."""
     from batchkit import Dataset
@@ -377,3 +404,58 @@ def test_a_slowdown_is_judged_by_gaps_all_timed_after_it():
     assert fired_at == 2 * WATCH_EVERY - 1 + RECHECK_GAPS + 1
     gaps = np.diff(list(watch.stamps))
     assert len(gaps) == RECHECK_GAPS and np.allclose(gaps, 0.016)
+
+
+_LAST_HEAD = ['']            # the thread of the latest head, for ThreadCostBatch
+_SLOW_MAIN = [None]          # ThreadCostBatch: from this batch on, heads on the main thread are slow until one runs
+                             # in a worker thread (a slow moment of the host that ends when the check starts)
+
+
+class ThreadCostBatch(wb.WorkBatch):
+    """Heads whose time depends on the thread: 2.6 ms in a worker thread (two workers: 1.3 ms a batch), 1 ms on the
+    main thread, so the pool is 30% slower than inline."""
+
+    @action
+    def costly(self, first_after_worker_s: float = 0.0) -> 'ThreadCostBatch':
+        name, slow_from = threading.current_thread().name, _SLOW_MAIN[0]
+        late = slow_from is not None and int(self.indices[0]) >= slow_from
+        if name.startswith('batchkit-prefetch'):
+            time.sleep(0.0026)
+            if late:
+                _SLOW_MAIN[0] = None
+        elif first_after_worker_s and _LAST_HEAD[0].startswith('batchkit-prefetch'):
+            time.sleep(first_after_worker_s)
+        elif late:
+            time.sleep(0.003)
+        else:
+            time.sleep(0.001)
+        _LAST_HEAD[0] = self.head_thread = name
+        return self
+
+
+def _thread_cost_threads(n: int, **costly) -> list[str]:
+    from batchkit import Dataset
+    ds = Dataset(n, batch_class=ThreadCostBatch, preloaded={'x': np.arange(n, dtype=np.float64)})
+    return [b.head_thread for b in ds.p.costly(**costly).gen_batch(1, prefetch=2)]
+
+
+@timed_again_on_a_stall
+def test_the_first_inline_batch_after_the_pool_is_left_out_of_the_inline_pace():
+    """NOTE [ Adaptive threads ]: one slow batch right after the pool made inline look slower than a slower pool."""
+    threads = _thread_cost_threads(200, first_after_worker_s=0.006)
+    # after the probe (at most 52 batches); a check comes at 180 at the earliest, when the host stalls
+    assert not any(name.startswith('batchkit-prefetch') for name in threads[52:180])
+
+
+@timed_again_on_a_stall
+def test_a_check_compares_the_rival_with_the_current_mode_after_it_too():
+    """NOTE [ Adaptive threads ]: a slow moment that ends as the check starts does not send inline to the pool."""
+    _SLOW_MAIN[0] = 100
+    try:
+        threads = _thread_cost_threads(500)
+    finally:
+        _SLOW_MAIN[0] = None
+    assert not any(name.startswith('batchkit-prefetch') for name in threads[52:100])
+    # The check comes at about 310 (or, when the watch sees the slow moment begin, at about 175 and then 450); a
+    # host that stalls for a moment may bring one more check's 12 batches in the pool.
+    assert sum(name.startswith('batchkit-prefetch') for name in threads[330:440]) <= 12

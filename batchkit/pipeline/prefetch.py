@@ -242,9 +242,8 @@ class Engine:
                 if watch.check():
                     break
             return count
-        one = mode == 'one thread'
         for item in self._pooled(head, jobs, pending, limit=limit, stamps=watch.stamps, stop=watch.check,
-                                 executor=self._one_thread() if one else None, window=2 if one else None):
+                                 **self._workers(mode)):
             count += 1
             yield item
         return count
@@ -256,7 +255,6 @@ class Engine:
         it, else `mode` (NOTE [ Adaptive threads ])."""
         rival_steps: list[float] = []
         again: list[float] = []
-        one = mode == 'one thread'
         if mode == 'inline':
             rival, win = 'pool', CLEAR_WIN
             yield from self._timed_pool(head, jobs, pending, rival_steps)
@@ -264,8 +262,7 @@ class Engine:
         else:
             rival, win = 'inline', INLINE_WIN
             yield from self._timed_inline(head, jobs, rival_steps)
-            yield from self._timed_pool(head, jobs, pending, again, executor=self._one_thread() if one else None,
-                                        window=2 if one else None)
+            yield from self._timed_pool(head, jobs, pending, again, **self._workers(mode))
         if len(rival_steps) < 3 or len(gaps) < 3:
             return mode
         span = self._span(mode)
@@ -275,6 +272,10 @@ class Engine:
     def _span(self, mode: str) -> int:
         """The gaps over which a mode's workers hand batches out in one burst (see _pace)."""
         return {'pool': self.window, 'one thread': 2}.get(mode, 1)
+
+    def _workers(self, mode: str) -> dict:
+        """The executor and window of a mode with workers: the pool's (None: the defaults), or one thread's."""
+        return {'executor': self._one_thread(), 'window': 2} if mode == 'one thread' else {}
 
     def _one_thread(self) -> Executor:
         if self._single is None:

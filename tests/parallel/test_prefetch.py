@@ -21,7 +21,8 @@ def timed_again_on_a_stall(test):
     """For the tests of NOTE [ Adaptive threads ], which time real runs: the host here sometimes stalls for tens of
     ms (a 1 ms sleep took 66 ms), more than a probe round can tell from its own noise, and a stretch's watch may call
     a check that was not due. What is checked is decided by timings many times apart, so a test is run up to 3
-    times and fails only when every attempt does (each failed on the code without its change, 3 tries of 3)."""
+    times and fails only when every attempt does. A retry can hide a fault that shows only sometimes: the slowdown
+    check is also covered by a unit test of `_Watch`, with no timing and no retry."""
     @functools.wraps(test)
     def attempts(*args, **kwargs):
         for attempt in range(3):

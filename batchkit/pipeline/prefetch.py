@@ -31,6 +31,16 @@ from ..errors import (
 )
 from .expressions import evaluate
 from .ops import adopt
+from .pace import (
+    CLEAR_WIN,
+    FIRST_STRETCH,
+    INLINE_WIN,
+    LONGEST_STRETCH,
+    PROBE_ROUNDS,
+    Watch,
+    gaps_of,
+    pace,
+)
 
 __all__ = ['SKIPPED', 'STOPPED', 'Done', 'Engine', 'engine_kind', 'make_engine', 'make_recipe', 'run_ops', 'run_recipe',
            'split_head']
@@ -77,16 +87,6 @@ def run_recipe(batch: Any, recipe: tuple) -> Any:
     return batch
 
 
-PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
-FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer,
-LONGEST_STRETCH = 1024      # up to this: a run is checked at least every 1024 batches
-WATCH_EVERY = 64            # batches between looks at a stretch's own pace ...
-SLOWDOWN = 1.5              # ... which, this many times slower than at the stretch's start, calls a check at once
-RECHECK_GAPS = 16           # the current mode's latest gaps a recheck compares with
-CLEAR_WIN = 0.8             # a mode with workers must take at most this share of the time per batch to replace inline
-INLINE_WIN = 0.95           # inline, which never costs a hand-off, replaces a mode with workers at this share
-
-
 class Done:
     """A finished head, run here and now: the little of Future that the runner uses, without its lock."""
 
@@ -101,44 +101,6 @@ class Done:
         return self.value
 
     def cancel(self) -> bool:
-        return False
-
-
-def _gaps(stamps: list[float]) -> list[float]:
-    return [later - earlier for earlier, later in zip(stamps, stamps[1:])]
-
-
-def _pace(gaps: list[float], span: int) -> float:
-    """The mean gap between batches, each gap capped at 4 times the lower quartile of the time per batch over
-    `span` gaps: a stall counts as a slow batch, not as 30 of them (NOTE [ Adaptive threads ])."""
-    per_batch = sorted(sum(gaps[i:i + span]) / span for i in range(len(gaps) - span + 1)) or [max(gaps)]
-    limit = 4 * per_batch[len(per_batch) // 4]
-    return sum(min(gap, limit) for gap in gaps) / len(gaps)
-
-
-class _Watch:
-    """The latest stamps of a stretch and whether its pace fell behind its own start (NOTE [ Adaptive threads ])."""
-
-    __slots__ = ('stamps', 'span', 'count', 'start', 'slowed')
-
-    def __init__(self, span: int) -> None:
-        self.stamps: deque[float] = deque(maxlen=RECHECK_GAPS + 1)      # the latest only: runs can be long
-        self.span, self.count, self.start, self.slowed = span, 0, 0.0, False
-
-    def check(self) -> bool:
-        """Called once a batch: True once the pace fell to SLOWDOWN times the stretch's first (looked at every
-        WATCH_EVERY batches) and RECHECK_GAPS gaps have been timed since."""
-        self.count += 1
-        if self.slowed:
-            return len(self.stamps) == self.stamps.maxlen
-        if self.count % WATCH_EVERY or len(self.stamps) < 3:
-            return False
-        pace = _pace(_gaps(list(self.stamps)), self.span)
-        if not self.start:
-            self.start = pace
-        elif pace > SLOWDOWN * self.start:
-            self.slowed = True
-            self.stamps.clear()       # the gaps that straddle the slowdown would judge the rival by a mixed pace
         return False
 
 
@@ -207,12 +169,12 @@ class Engine:
                 mode, left, stretch = self.settled
             while True:
                 self._keep(mode, left, stretch)
-                watch = _Watch(self._span(mode))
+                watch = Watch(self._span(mode))
                 done = yield from self._stretch(mode, head, jobs, pending, left, watch)
                 if done < left and not watch.slowed:
                     self._keep(mode, left - done, stretch)    # the jobs ran out: the next run goes on from here
                     return
-                mode, close = yield from self._recheck(mode, head, jobs, pending, _gaps(list(watch.stamps)))
+                mode, close = yield from self._recheck(mode, head, jobs, pending, gaps_of(list(watch.stamps)))
                 if close:
                     stretch = FIRST_STRETCH       # the modes are near: the next check comes soon
                 elif not watch.slowed:
@@ -230,7 +192,7 @@ class Engine:
             self.remember((mode, left, stretch))
 
     def _stretch(self, mode: str, head: Callable, jobs: Iterator, pending: deque, limit: int,
-                 watch: '_Watch') -> Iterator[tuple[Any, Future]]:
+                 watch: 'Watch') -> Iterator[tuple[Any, Future]]:
         """Up to `limit` batches in `mode`, stamped into `watch` as each is handed out, ended early if `watch`
         sees the pace slow down; return how many there were."""
         count = 0
@@ -265,12 +227,12 @@ class Engine:
         if len(first) < 3 or len(gaps) < 3:
             return mode, False
         span = self._span(mode)
-        current = min(_pace(gaps, span), _pace(again, span)) if len(again) >= 3 else _pace(gaps, span)
-        ratio = _pace(first, self._span(rival)) / current
+        current = min(pace(gaps, span), pace(again, span)) if len(again) >= 3 else pace(gaps, span)
+        ratio = pace(first, self._span(rival)) / current
         if win < ratio < 1:
             yield from self._timed_round(rival, head, jobs, pending, second)
             if len(second) >= 3:
-                ratio = min(ratio, _pace(second, self._span(rival)) / current)
+                ratio = min(ratio, pace(second, self._span(rival)) / current)
         return (rival if ratio <= win else mode), win < ratio < 1
 
     def _timed_round(self, mode: str, head: Callable, jobs: Iterator, pending: deque,
@@ -282,7 +244,7 @@ class Engine:
             yield from self._timed_pool(head, jobs, pending, steps, **self._workers(mode))
 
     def _span(self, mode: str) -> int:
-        """The gaps over which a mode's workers hand batches out in one burst (see _pace)."""
+        """The gaps over which a mode's workers hand batches out in one burst (see pace.pace)."""
         return {'pool': self.window, 'one thread': 2}.get(mode, 1)
 
     def _workers(self, mode: str) -> dict:
@@ -317,7 +279,7 @@ class Engine:
         stamps: list[float] = []
         yield from self._pooled(head, jobs, pending, limit=2 * window + 6, stamps=stamps, executor=executor,
                                 window=window)
-        steps += _gaps(stamps[1:])
+        steps += gaps_of(stamps[1:])
 
     def _timed_inline(self, head: Callable, jobs: Iterator, steps: list) -> Iterator[tuple[Any, Future]]:
         """Batches run here, adding their time per batch to `steps`, the first left out (NOTE [ Adaptive threads ])."""
@@ -327,7 +289,7 @@ class Engine:
             yield meta, _run_now(head, batch)
             del batch
         stamps.append(time.perf_counter())
-        steps += _gaps(stamps)[1:]
+        steps += gaps_of(stamps)[1:]
 
     def _probe(self, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
         """Time batches through the pool and inline, in turns; return the mode to go on in: 'pool', 'one thread'
@@ -387,8 +349,8 @@ class Engine:
             yield from self._timed_inline(head, jobs, inline_steps)
             if len(pool_steps) < 3 or len(inline_steps) < 3:
                 return None       # the run is over (or nearly): nothing to decide
-            pool_best = min(pool_best, _pace(pool_steps, self.window))
-            inline_best = min(inline_best, _pace(inline_steps, 1))
+            pool_best = min(pool_best, pace(pool_steps, self.window))
+            inline_best = min(inline_best, pace(inline_steps, 1))
             if pool_best < CLEAR_WIN * inline_best:
                 break
         if pool_best * 1.05 <= inline_best:
@@ -397,7 +359,7 @@ class Engine:
             return 'inline'       # the pool is one thread already
         one_steps: list[float] = []
         yield from self._timed_pool(head, jobs, pending, one_steps, **self._workers('one thread'))
-        if len(one_steps) >= 3 and _pace(one_steps, 2) <= CLEAR_WIN * inline_best:
+        if len(one_steps) >= 3 and pace(one_steps, 2) <= CLEAR_WIN * inline_best:
             return 'one thread'
         return 'inline'
 

@@ -22,7 +22,7 @@ def timed_again_on_a_stall(test):
     ms (a 1 ms sleep took 66 ms), more than a probe round can tell from its own noise, and a stretch's watch may call
     a check that was not due. What is checked is decided by timings many times apart, so a test is run up to 3
     times and fails only when every attempt does. A retry can hide a fault that shows only sometimes: the slowdown
-    check is also covered by a unit test of `_Watch`, with no timing and no retry."""
+    check is also covered by a unit test of `Watch`, with no timing and no retry."""
     @functools.wraps(test)
     def attempts(*args, **kwargs):
         for attempt in range(3):
@@ -394,8 +394,8 @@ def test_a_pool_that_slows_down_within_a_stretch_is_checked_at_once():
 
 def test_a_slowdown_is_judged_by_gaps_all_timed_after_it():
     """NOTE [ Adaptive threads ]: the look that sees a slowdown holds gaps from both sides of it."""
-    from batchkit.pipeline.prefetch import RECHECK_GAPS, WATCH_EVERY, _Watch
-    watch, now, fired_at = _Watch(span=3), 0.0, None
+    from batchkit.pipeline.pace import RECHECK_GAPS, WATCH_EVERY, Watch
+    watch, now, fired_at = Watch(span=3), 0.0, None
     for k in range(4 * WATCH_EVERY):
         now += 0.002 if k < WATCH_EVERY + 55 else 0.016    # 8 times slower from 9 batches before the 2nd look
         watch.stamps.append(now)

@@ -1,0 +1,58 @@
+"""The pace of a threaded run: the time per batch of a timed round, and a stretch's watch on its own pace.
+
+Used by the thread engine's probe and checks in prefetch.py (NOTE [ Adaptive threads ] there).
+"""
+from __future__ import annotations
+
+from collections import deque
+
+__all__ = ['CLEAR_WIN', 'FIRST_STRETCH', 'INLINE_WIN', 'LONGEST_STRETCH', 'PROBE_ROUNDS', 'RECHECK_GAPS',
+           'SLOWDOWN', 'WATCH_EVERY', 'Watch', 'gaps_of', 'pace']
+
+PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
+FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer,
+LONGEST_STRETCH = 1024      # up to this: a run is checked at least every 1024 batches
+WATCH_EVERY = 64            # batches between looks at a stretch's own pace ...
+SLOWDOWN = 1.5              # ... which, this many times slower than at the stretch's start, calls a check at once
+RECHECK_GAPS = 16           # the current mode's latest gaps a recheck compares with
+CLEAR_WIN = 0.8             # a mode with workers must take at most this share of the time per batch to replace inline
+INLINE_WIN = 0.95           # inline, which never costs a hand-off, replaces a mode with workers at this share
+
+
+def gaps_of(stamps: list[float]) -> list[float]:
+    """The time between each stamp and the next."""
+    return [later - earlier for earlier, later in zip(stamps, stamps[1:])]
+
+
+def pace(gaps: list[float], span: int) -> float:
+    """The mean gap between batches, each gap capped at 4 times the lower quartile of the time per batch over
+    `span` gaps: a stall counts as a slow batch, not as 30 of them (NOTE [ Adaptive threads ])."""
+    per_batch = sorted(sum(gaps[i:i + span]) / span for i in range(len(gaps) - span + 1)) or [max(gaps)]
+    limit = 4 * per_batch[len(per_batch) // 4]
+    return sum(min(gap, limit) for gap in gaps) / len(gaps)
+
+
+class Watch:
+    """The latest stamps of a stretch and whether its pace fell behind its own start (NOTE [ Adaptive threads ])."""
+
+    __slots__ = ('stamps', 'span', 'count', 'start', 'slowed')
+
+    def __init__(self, span: int) -> None:
+        self.stamps: deque[float] = deque(maxlen=RECHECK_GAPS + 1)      # the latest only: runs can be long
+        self.span, self.count, self.start, self.slowed = span, 0, 0.0, False
+
+    def check(self) -> bool:
+        """Called once a batch: True once the pace fell to SLOWDOWN times the stretch's first (looked at every
+        WATCH_EVERY batches) and RECHECK_GAPS gaps have been timed since."""
+        self.count += 1
+        if self.slowed:
+            return len(self.stamps) == self.stamps.maxlen
+        if self.count % WATCH_EVERY or len(self.stamps) < 3:
+            return False
+        latest = pace(gaps_of(list(self.stamps)), self.span)
+        if not self.start:
+            self.start = latest
+        elif latest > SLOWDOWN * self.start:
+            self.slowed = True
+            self.stamps.clear()       # the gaps that straddle the slowdown would judge the rival by a mixed pace
+        return False

@@ -66,12 +66,22 @@ def _check_target(target: Any) -> None:
                                     f"Received: {item!r:.60}")
 
 
-def check_save(target: Any, mode: str) -> None:
+def check_save(target: Any, mode: str, append_to: Any = None) -> None:
     """Fail when chained on a save target or an update mode that would only fail mid-run."""
     from .variables import normalize_mode
     normalize_mode(mode)
-    if target is not None:
-        _check_target(target)
+    if target is not None and append_to is not None:
+        raise BatchkitTypeError(f"Expected one target: save_to= or the older append_to=. Received: "
+                                f"save_to={target!r} and append_to={append_to!r}. Pass save_to=..., mode='a' "
+                                "to append.")
+    for each in (target, append_to):
+        if each is not None:
+            _check_target(each)
+
+
+def save_target(save_to: Any, mode: str, append_to: Any) -> tuple[Any, str]:
+    """The target and mode of a step given `save_to=`/`mode=` or the seed-era `append_to=` (mode 'a')."""
+    return (append_to, 'a') if append_to is not None else (save_to, mode)
 
 
 def _check_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> None:
@@ -88,10 +98,11 @@ def _compile_update(pipeline: Any, target: Any, value: Any, mode: str = 'w') -> 
     return BuiltinOp('update', update)
 
 
-def _check_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w', **kwargs: Any) -> None:
+def _check_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w', append_to: Any = None,
+                **kwargs: Any) -> None:
     if not callable(fn):
         raise BatchkitTypeError(f"Expected call(fn, ...) to get a callable. Received: {type(fn).__name__} {fn!r:.60}")
-    check_save(save_to, mode)
+    check_save(save_to, mode, append_to)
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):       # a builtin or a callable Python cannot introspect: nothing to check
@@ -107,9 +118,10 @@ def _check_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mo
 
 @register_builtin('call', on_chain=_check_call)
 def _compile_call(pipeline: Any, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w',
-                  **kwargs: Any) -> Op:
+                  append_to: Any = None, **kwargs: Any) -> Op:
     # fn and the targets were checked when chained (_check_call)
-    args, kwargs, target = fold(args, pipeline), fold(kwargs, pipeline), save_to
+    args, kwargs = fold(args, pipeline), fold(kwargs, pipeline)
+    target, mode = save_target(save_to, mode, append_to)
     from ..batch.base import Batch
     from .expressions import V, iter_expressions
     # A call that reads variables and saves its result reads and writes under one lock (NOTE [ Atomic updates ]).

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._naming import suggest
 from ..errors import BatchkitTypeError, ModelError, UnknownNameError
-from .builtins import check_save, register_builtin, store_result
+from .builtins import check_save, register_builtin, save_target, store_result
 from .expressions import evaluate, fold
 from .model_registry import ModelDeclaration, model_method, parse_model_args
 from .ops import BuiltinOp, Op
@@ -94,15 +94,14 @@ def _check_model_call(pipeline: Any, name: str, *args: Any, make_data: Callable 
     """Fail when chained, not mid-run, on options that cannot work."""
     if make_data is not None and not callable(make_data):
         raise BatchkitTypeError(f"Expected make_data to be a callable (batch, model) -> dict. Received: {make_data!r:.60}")
-    check_save(save_to, mode)
-    check_save(append_to, 'a')
+    check_save(save_to, mode, append_to)
 
 
 def _model_call(step: str, methods: tuple[str, ...]) -> Callable[..., Op]:
     def compile_step(pipeline: Any, name: str, *args: Any, make_data: Callable | None = None, save_to: Any = None,
                      mode: str = 'w', use_lock: bool = True, append_to: Any = None, **kwargs: Any) -> Op:
         args, kwargs = fold(args, pipeline), fold(kwargs, pipeline)
-        target, target_mode = (append_to, 'a') if append_to is not None else (save_to, mode)
+        target, target_mode = save_target(save_to, mode, append_to)
 
         def call(batch: Any, pipe: Any) -> None:
             entry = pipe.models.get(pipe, name, batch)

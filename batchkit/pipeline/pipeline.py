@@ -278,8 +278,10 @@ class Pipeline:
         ...
 
     @_step
-    def call(self, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w', **kwargs: Any) -> 'Pipeline':
-        """A step: `fn(batch, *args, **kwargs)`; the result goes to `save_to`, or replaces the batch if it is one."""
+    def call(self, fn: Callable, *args: Any, save_to: Any = None, mode: str = 'w', append_to: Any = None,
+             **kwargs: Any) -> 'Pipeline':
+        """A step: `fn(batch, *args, **kwargs)`; the result goes to `save_to` (or is appended to the older
+        `append_to=`), or replaces the batch if it is one."""
         ...
 
     # --- models --------------------------------------------------------------------------------------------------
@@ -423,6 +425,9 @@ class Pipeline:
                 raise BatchkitValueError("Expected run(batch_size, ...) or arguments stored by run(..., lazy=True). "
                                          "Received: run() with neither.")
             args, kwargs = self._lazy['args'], self._lazy['kwargs']
+        if not args and 'batch_size' not in kwargs:
+            raise BatchkitTypeError(f"Expected run(batch_size, ...): the batch size first. Received: run() with only "
+                                    f"{', '.join(f'{k}=' for k in kwargs)}. Pass it, e.g. run(32, n_epochs=1).")
         # A zero-length deque drops each batch at once: no batch stays alive while the next one is made.
         collections.deque(self.gen_batch(*args, **kwargs), maxlen=0)
         return self

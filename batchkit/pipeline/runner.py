@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import signals
 from .._naming import suggest
-from ..batch.base import RunInfo
+from ..batch.base import RunInfo, batch_rng
 from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline
 from ..index import DEFAULT, BatchPlan, DatasetIndex
 from ..locks import LockRegistry
@@ -83,9 +83,11 @@ class RunOptions:
                 raise BatchkitTypeError(f"Expected `{flag}` to be a bool. Received: {flag}={getattr(opts, flag)!r}")
         if not isinstance(opts.bar, (bool, np.bool_, dict)):
             raise BatchkitTypeError(f"Expected `bar` to be a bool or a dict of tqdm options. Received: bar={opts.bar!r}")
-        resets = () if opts.reset is None else (opts.reset,) if isinstance(opts.reset, str) else tuple(opts.reset)
-        if not set(resets) <= {'models', 'variables'}:
-            raise BatchkitValueError(f"Expected reset to be 'models', 'variables' or a list of them. "
+        reset = opts.reset
+        resets = () if reset is None else (reset,) if isinstance(reset, str) else \
+            tuple(reset) if isinstance(reset, (list, tuple, set, frozenset)) else None
+        if resets is None or not all(isinstance(r, str) for r in resets) or not set(resets) <= {'models', 'variables'}:
+            raise (BatchkitTypeError if resets is None else BatchkitValueError)(f"Expected reset to be 'models', 'variables' or a list of them. "
                                      f"Received: reset={opts.reset!r}")
         opts.resets = resets
         return opts
@@ -137,6 +139,10 @@ def iterate(pipeline: Any, opts: RunOptions) -> Iterator[Any]:
     return _Run(pipeline, opts, plan).batches()
 
 
+# Random streams of the `before` and `after` batches, far past any batch position of a run.
+_SECTION_STREAMS = {'before': 2 ** 62, 'after': 2 ** 62 + 1}   # exact in Philox's counter (2**63 is not)
+
+
 class _Run:
     """One run of a pipeline: its plan, compiled ops, locks and engine."""
 
@@ -164,11 +170,14 @@ class _Run:
         lock = threading.Lock()
         return [TimedOp(op, self.profile_table, lock, f'{section}: {i} {op.name}') for i, op in enumerate(ops)]
 
-    def _empty_batch(self) -> Any:
+    def _empty_batch(self, section: str) -> Any:
         dataset = self.pipeline.dataset
         batch = dataset.batch_class(DatasetIndex._subset_of(dataset.index, np.arange(0)), preloaded=dataset.preloaded,
                                     dataset=dataset)
-        return batch._attach(self.pipeline, self.info, 0, self.locks)
+        batch._attach(self.pipeline, self.info, 0, self.locks)
+        # Its own random stream: at position 0 a `before` draw would repeat the first batch's draws.
+        batch._random = batch_rng(self.info.seed, _SECTION_STREAMS[section])
+        return batch
 
     def _jobs(self) -> Iterator[tuple[tuple, Any]]:
         dataset, pipeline, info, locks = self.pipeline.dataset, self.pipeline, self.info, self.locks
@@ -238,7 +247,7 @@ class _Run:
 
     def _run_once(self, section: str) -> None:
         if self.ops[section]:
-            run_ops(self.ops[section], self._empty_batch(), self.pipeline)
+            run_ops(self.ops[section], self._empty_batch(section), self.pipeline)
 
     def _failed(self, meta: tuple, exc: BaseException) -> bool:
         """True to drop the batch (ignore_exceptions), False to re-raise."""

@@ -27,6 +27,20 @@ def apply_mode(current: Any, value: Any, mode: str, where: str) -> Any:
     """The new value of a location holding `current` after writing `value` in `mode` (lists, sets, dicts in place)."""
     if mode == 'w':
         return value
+    try:
+        return _apply_mode(current, value, mode, where)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, (BatchkitTypeError, BatchkitValueError)):
+            raise
+        wants = {'a': 'an item to append (a mapping to merge, for a dict)', 'e': 'an iterable of items',
+                 'u': 'a mapping or iterable of items to merge'}
+        raise BatchkitTypeError(
+            f"Expected {wants[mode]} to write to {where} in mode {mode!r}, which holds "
+            f"{type(current).__name__}. Received: {type(value).__name__} {value!r:.60} ({exc}). Write a value "
+            f"that fits, or use mode='w' to replace it.") from None
+
+
+def _apply_mode(current: Any, value: Any, mode: str, where: str) -> Any:
     if mode == 'a':
         if current is None:
             return [value]
@@ -79,6 +93,11 @@ class VariableDecl:
     name: str
     default: Any
     fresh_each_run: bool      # a callable default (or init_on_each_run=) is called at the start of each run
+    pristine: Any = None      # a copy of a list, dict or set default as declared, for reset='variables'
+
+    def declared_value(self) -> Any:
+        """The value as declared: the default itself, or a new copy of a list, dict or set it was given as."""
+        return self.default if self.pristine is None else type(self.pristine)(self.pristine)
 
 
 class VariableStore:
@@ -115,10 +134,12 @@ class VariableStore:
             default, fresh = init_on_each_run, True
         else:
             fresh = is_factory(default)
-        self._decls[name] = VariableDecl(name, default, fresh)
+        # Updates change a list, dict or set default in place, so a reset needs a copy of it as it was declared.
+        pristine = type(default)(default) if not fresh and type(default) in (list, dict, set) else None
+        self._decls[name] = VariableDecl(name, default, fresh, pristine)
         if fresh:
             self._values.setdefault(name, None)   # made at each run start; readable as None before any run
-            if default in (list, dict, set) and self._values[name] is None:
+            if any(default is kind for kind in (list, dict, set)) and self._values[name] is None:
                 self._values[name] = default()
         else:
             self._values[name] = default
@@ -128,7 +149,7 @@ class VariableStore:
         with self._lock:
             for decl in self._decls.values():
                 if not decl.fresh_each_run:
-                    self._values[decl.name] = decl.default
+                    self._values[decl.name] = decl.declared_value()
 
     def start_run(self) -> None:
         """Make fresh values for variables declared with a callable default."""

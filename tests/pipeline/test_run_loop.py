@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from batchkit import B, BatchkitTypeError, BatchkitValueError, I, SkipBatch, StopPipeline, V
+from batchkit import B, BatchkitTypeError, BatchkitValueError, I, R, SkipBatch, StopPipeline, V
 
 
 def _raise_at(first_id: int, exc: type):
@@ -198,3 +198,14 @@ def test_profile_info_is_none_without_profiling_and_fresh_per_run(ds):
     p.run(2, profile=True)
     assert [row['calls'] for row in p.profile_info.as_dict().values()] == [5]
     assert p.add(2).profile_info is None
+
+
+def test_before_and_after_draw_from_their_own_random_streams(ds):
+    draw = R('integers', 0, 10 ** 9)
+    p = (ds.p.init_variable('before').init_variable('after').init_variable('main', default=list)
+         .before.update(V('before'), draw).after.update(V('after'), draw).update(V('main', mode='a'), draw))
+    p.run(5, seed=123)
+    draws = [p.get_variable('before'), p.get_variable('after'), *p.get_variable('main')]
+    assert len(set(draws)) == 4                    # a before draw once repeated the first batch's
+    again = p.run(5, seed=123)
+    assert [again.get_variable('before'), again.get_variable('after'), *again.get_variable('main')] == draws

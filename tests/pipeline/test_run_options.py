@@ -70,3 +70,15 @@ def test_shut_down_executor_is_a_clear_error(pipeline):
                                            'that was shut down') as info:
         pipeline.run(2, prefetch=1, executor=executor)
     assert isinstance(info.value, BatchkitError)
+
+
+def test_reset_of_a_wrong_type_is_a_type_error(pipeline):
+    with pytest.raises(TypeError, match=r"Expected reset to be 'models', 'variables' or a list.*reset=5") as info:
+        pipeline.run(2, reset=5)
+    assert isinstance(info.value, BatchkitError)
+
+
+def test_run_without_a_batch_size_names_it(pipeline):
+    with pytest.raises(TypeError, match=r"Expected run\(batch_size, \.\.\.\).*n_epochs=") as info:
+        pipeline.run(n_epochs=1)
+    assert isinstance(info.value, BatchkitError)

@@ -321,3 +321,44 @@ def test_reset_variables_gives_every_variable_its_declared_value_again():
     assert p.get_variable('n') == 3 and p.get_variable('seen') == []
     p.run(2, reset=['models', 'variables'])
     assert p.get_variable('n') == 3
+
+
+# --- reset and mode errors -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize('default', [[], {}, set()], ids=['list', 'dict', 'set'])
+def test_reset_variables_drops_what_earlier_runs_put_in_a_container_default(ds, default):
+    value = B('size') if isinstance(default, (list, set)) else {'n': B('size')}
+    p = ds.p.init_variable('seen', default=default).update(V('seen', mode='a' if isinstance(default, list) else 'u'),
+                                                           [B('size')] if isinstance(default, set) else value)
+    p.run(5)
+    p.run(5, reset='variables')
+    expected = {list: [5, 5], dict: {'n': 5}, set: {5}}[type(default)]
+    assert p.get_variable('seen') == expected
+    assert default == expected                 # the first run stores the declared object itself, as documented
+
+
+@pytest.mark.parametrize('default, mode, value', [
+    (None, 'e', B('size')),
+    ({}, 'u', 1),
+    ({}, 'a', ('k', 1)),
+], ids=['extend-none-with-int', 'update-dict-with-int', 'append-pair-to-dict'])
+def test_a_value_the_mode_cannot_take_is_a_batchkit_error(ds, default, mode, value):
+    p = ds.p.init_variable('v', default=default).update(V('v', mode=mode), value)
+    with pytest.raises(BatchkitTypeError, match=rf"to write to variable 'v' in mode '{mode}'.*Received: "):
+        p.run(5)
+
+
+def test_an_array_given_to_init_on_each_run_is_stored_as_a_value(ds):
+    p = ds.p.init_variable('x', init_on_each_run=np.array([1, 2]))
+    p.run(5)
+    np.testing.assert_array_equal(p.get_variable('x'), [1, 2])
+
+
+# --- append_to (seed-era spelling) --------------------------------------------------------------------------------
+def test_call_appends_to_append_to(ds):
+    p = ds.p.init_variable('sizes', default=list).call(lambda batch: batch.size, append_to='sizes')
+    assert p.run(4).get_variable('sizes') == [4, 4, 2]
+
+
+def test_save_to_and_append_to_together_is_an_error_when_chained(ds):
+    with pytest.raises(BatchkitTypeError, match=r"one target: save_to= or the older append_to="):
+        ds.p.init_variable('a').call(lambda batch: batch.size, save_to='a', append_to='a')

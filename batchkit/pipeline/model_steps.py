@@ -13,7 +13,7 @@ the model). A batch-class static `@model` is built by its `init_model` step on t
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._naming import suggest
@@ -97,6 +97,15 @@ def _check_model_call(pipeline: Any, name: str, *args: Any, make_data: Callable 
     check_save(save_to, mode, append_to)
 
 
+def _made_data(make_data: Callable, batch: Any, model: Any, step: str) -> Mapping:
+    data = make_data(batch, model)
+    if not isinstance(data, Mapping):
+        raise BatchkitTypeError(f"Expected make_data of {step} to return a dict of the model method's keyword "
+                                f"arguments. Received: {type(data).__name__} {data!r:.60}. Return e.g. "
+                                "{'x': batch.images, 'y': batch.labels}.")
+    return data
+
+
 def _model_call(step: str, methods: tuple[str, ...]) -> Callable[..., Op]:
     def compile_step(pipeline: Any, name: str, *args: Any, make_data: Callable | None = None, save_to: Any = None,
                      mode: str = 'w', use_lock: bool = True, append_to: Any = None, **kwargs: Any) -> Op:
@@ -107,7 +116,7 @@ def _model_call(step: str, methods: tuple[str, ...]) -> Callable[..., Op]:
             entry = pipe.models.get(pipe, name, batch)
             call_args, call_kwargs = evaluate(args, batch, pipe), evaluate(kwargs, batch, pipe)
             if make_data is not None:
-                call_kwargs.update(make_data(batch, entry.model))
+                call_kwargs.update(_made_data(make_data, batch, entry.model, step))
             method = model_method(entry, *methods)
             if use_lock:
                 with entry.lock:

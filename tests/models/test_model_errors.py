@@ -152,6 +152,10 @@ def _make_data_not_callable(ds):
     _run(ds.p.init_model('m', nm.LinearRegression, 'static').train_model('m', make_data='images'))
 
 
+def _make_data_returns_a_list(ds):
+    _run(ds.p.init_model('m', nm.LinearRegression, 'static').train_model('m', make_data=lambda batch, model: [1]))
+
+
 def _two_targets_one_output(ds):
     _run(ds.p.init_model('m', nm.LinearRegression, 'static').init_variables('a', 'b')
          .train_model('m', B('images'), B('labels'), save_to=[V('a'), V('b')]))
@@ -192,6 +196,7 @@ ERRORS = [
     (_config_not_a_dict, TypeError, r"Expected a model config dict. Received: list"),
     (_load_not_a_dict, TypeError, r"config\['load'\] to be a dict"),
     (_make_data_not_callable, TypeError, r"make_data to be a callable"),
+    (_make_data_returns_a_list, TypeError, r"make_data of train_model to return a dict.*Received: list \[1\]"),
     (_two_targets_one_output, ValueError, r"Expected 2 values for the 2 targets"),
 ]
 

@@ -12,6 +12,17 @@ from .base import Batch
 __all__ = ['ArrayBatch']
 
 
+def _as_rows(source: Any) -> np.ndarray:
+    """An array with one row per item; items of different shapes (signals of different lengths) as objects."""
+    try:
+        return np.asarray(source)
+    except ValueError:                 # inhomogeneous shapes
+        rows = np.empty(len(source), dtype=object)
+        for i, item in enumerate(source):
+            rows[i] = item
+        return rows
+
+
 class ArrayBatch(Batch):
     """A batch of numpy-array components, gathered once per batch from the dataset's preloaded arrays.
 
@@ -25,7 +36,7 @@ class ArrayBatch(Batch):
         if source is None:
             return None
         if not isinstance(source, np.ndarray):
-            source = np.asarray(source)
+            source = _as_rows(source)
         # take, not source[positions]: it releases the GIL, so prefetch threads gather in parallel.
         return source.take(positions, axis=0)
 

@@ -169,3 +169,13 @@ def test_a_missing_attribute_lists_every_public_name_size_included(image_ds):
     with pytest.raises(BatchkitAttributeError, match=r"Received: 'imags'. Did you mean 'images'.*Public names: .*"
                                                      r"\bimages\b.*\bindices\b.*\blabels\b.*\bsize\b"):
         batch.imags
+
+
+def test_items_of_different_shapes_come_as_an_object_array_of_their_rows():
+    class Signals(ArrayBatch):
+        components = ('signal',)
+    signals = [np.arange(n, dtype=float) for n in (2, 5, 3, 4)]
+    batch = next(Dataset(4, Signals, preloaded={'signal': signals}).gen_batch(2, shuffle=False, n_epochs=1))
+    assert batch.signal.dtype == object and batch.signal.shape == (2,)
+    for got, expected in zip(batch.signal, signals[:2]):
+        np.testing.assert_array_equal(got, expected)

@@ -33,6 +33,8 @@ _TMP_PREFIX = '.tmp-'
 # temporary file + fsync + os.replace. The index is the single source of truth: a process killed at any point
 # leaves either the old index (naming the previous, complete checkpoint) or the new one (naming a complete
 # directory). Directories the index does not name are leftovers of killed writes and are removed on rotation.
+# Rewriting the checkpoint of a step the index already names (`save(..., replace=True)`) writes a new directory
+# `ckpt-<step>.<revision>`, never the named one, so the same argument holds.
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _revision(name: str) -> int:
+    """The revision of a checkpoint directory name: 0 for `ckpt-<step>`, r for `ckpt-<step>.<r>`."""
+    _, _, rev = name.partition('.')
+    return int(rev) if rev.isdigit() else 0
+
+
 class ModelDir:
     """The directory of one model: checkpoints, their index, the fingerprint, the source copy and summaries.
 
@@ -177,6 +185,8 @@ class ModelDir:
         self.owner = owner
         self.name = name or (type(owner).__name__ if owner is not None else 'model')
         self._path = options.model_dir
+        if self._path is not None:
+            self._check_directory(self._path)
         self._lock = threading.RLock()
         self._last_save_step: int | None = None
         self._last_save_time = time.monotonic()
@@ -192,8 +202,25 @@ class ModelDir:
             if self._path is None:
                 self._path = tempfile.mkdtemp(prefix='batchkit-model-')
                 atexit.register(shutil.rmtree, self._path, ignore_errors=True)
-            os.makedirs(self._path, exist_ok=True)
+            self._check_directory(self._path)
+            try:
+                os.makedirs(self._path, exist_ok=True)
+            except (FileExistsError, NotADirectoryError) as e:    # a file appeared, or a parent is a file
+                raise self._not_a_directory(self._path) from e
             return self._path
+
+    def _not_a_directory(self, path: str) -> ModelError:
+        return ModelError(f"Expected `model_dir` of {self.name} to be a directory (or a path where one can be "
+                          f"created). Received: model_dir={path!r}, which is an existing file (or lies under one). "
+                          f"Pass the path of a directory, e.g. a new one beside that file.")
+
+    def _check_directory(self, path: str) -> None:
+        # the nearest existing ancestor must be a directory: os.makedirs would fail on a file anywhere on the path
+        probe = os.path.abspath(path)
+        while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+            probe = os.path.dirname(probe)
+        if os.path.exists(probe) and not os.path.isdir(probe):
+            raise self._not_a_directory(path)
 
     def _index(self) -> dict:
         path = os.path.join(self.path, INDEX)
@@ -270,24 +297,30 @@ class ModelDir:
         self._last_save_time = time.monotonic()
         self._rate_mark = None
 
-    def save(self, step: int, write: Callable[[str], None]) -> Checkpoint:
+    def save(self, step: int, write: Callable[[str], None], replace: bool = False) -> Checkpoint:
         """Write a checkpoint at `step` atomically (NOTE [ Atomic checkpoints ]), rotate, send `checkpoint_saved`.
 
         Args:
             step: the global step the checkpoint holds.
             write: called with an empty temporary directory; writes the framework's files into it.
+            replace: when the latest checkpoint already holds `step`, write a new one for that step anyway and
+                let it replace the old one (the model changed without advancing its step). The new checkpoint
+                gets a directory of its own (`ckpt-<step>.<revision>`), so the swap is the index rewrite alone.
 
         Returns:
-            The new checkpoint (or the existing one, if the latest already holds `step`).
+            The new checkpoint (or the existing one, if the latest already holds `step` and not `replace`).
         """
         step = int(step)
         with self._lock:
             latest = self.latest()
-            if latest is not None and latest.step == step:
-                self._last_save_step, self._last_save_time = step, time.monotonic()
-                return latest
-            root = self.path
             name = f"ckpt-{step}"
+            if latest is not None and latest.step == step:
+                if not replace:
+                    self._last_save_step, self._last_save_time = step, time.monotonic()
+                    return latest
+                revision = _revision(os.path.basename(latest.path))
+                name = f"ckpt-{step}.{revision + 1}"
+            root = self.path
             final = os.path.join(root, name)
             tmp = os.path.join(root, f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}-{name}")
             os.makedirs(tmp)
@@ -340,8 +373,9 @@ class ModelDir:
                 found = json.load(f)['checkpoints']
             return Checkpoint(found[-1]['step'], os.path.join(path, found[-1]['name'])) if found else None
         base = os.path.basename(os.path.normpath(path))
-        if os.path.isdir(path) and base.startswith('ckpt-') and base[5:].isdigit():
-            return Checkpoint(int(base[5:]), path)
+        stem = base[5:].split('.', 1)
+        if os.path.isdir(path) and base.startswith('ckpt-') and all(p.isdigit() for p in stem):
+            return Checkpoint(int(stem[0]), path)
         return None
 
     # --- summaries ---------------------------------------------------------------------------------------------

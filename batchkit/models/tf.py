@@ -81,6 +81,8 @@ class TFModel(BaseModel):
         self._modes: dict[str, dict] = {}
         self._features = self._labels = None          # placeholders, created from the first batch
         self._known_vars: set = set()
+        self._untrained: set = set()                  # names of the variables EVAL mode created
+        self._restore_error: ModelError | None = None   # a checkpoint that does not fit the graph
         self._saver = None
         self._restore_from: str | None = None         # see NOTE [ One graph for all modes ]
         self._restore_trainable_only = False
@@ -115,6 +117,8 @@ class TFModel(BaseModel):
         built = self._modes.get(mode)
         if built is not None:
             return built
+        if self._restore_error is not None:
+            raise self._restore_error
         with self._build_lock:
             if mode == ModeKeys.EVAL and ModeKeys.TRAIN not in self._modes:    # see NOTE [ Names of optimizer state ]
                 self._modes[ModeKeys.TRAIN] = self._build_mode(ModeKeys.TRAIN, features, labels)
@@ -175,13 +179,45 @@ class TFModel(BaseModel):
         self._known_vars.update(v.name for v in new)
         self._saver = None                                  # rebuilt over the new variable set
         self.saver()                                        # built now: no graph change after a session.run
+        if mode == ModeKeys.EVAL:
+            self._untrained.update(v.op.name for v in new)
         if self._restore_from is not None:
-            self._restore_variables(new, self._restore_from, self._restore_trainable_only)
+            # EVAL's new variables are never trained (e.g. a second optimizer's slots, NOTE [ Names of optimizer
+            # state ]): a checkpoint written before the first evaluation lacks them, and they keep their init
+            try:
+                self._restore_variables(new, self._restore_from, self._restore_trainable_only)
+            except ModelError as error:                     # sticky: a retry must not train fresh variables
+                self._restore_error = error
+                raise
 
     def _restore_variables(self, variables: list, path: str, trainable_only: bool) -> list:
-        """Restore those of `variables` the checkpoint at `path` holds with the same shape; return their names."""
+        """Restore `variables` from the checkpoint at `path`; return the names restored.
+
+        Resuming or loading (`trainable_only` False) restores every variable, as tf.estimator did, and a checkpoint
+        that lacks one or holds it with another shape is an error: skipping them would silently continue from
+        fresh weights under the checkpoint's global step. A warm start (`trainable_only`) restores the trainable
+        variables the checkpoint holds with the same shape and leaves the others initialized.
+
+        Raises:
+            ModelError: (not a warm start) a variable missing from the checkpoint (but those only EVAL mode
+                created) or stored with another shape.
+        """
         stored = dict(tf.train.list_variables(path))
         trainable = {v.name for v in self.graph.get_collection(v1.GraphKeys.TRAINABLE_VARIABLES)}
+        if not trainable_only:
+            wrong = [f"{v.op.name}: checkpoint {tuple(stored[v.op.name])} vs graph {tuple(v.shape.as_list())}"
+                     for v in variables if v.op.name in stored and stored[v.op.name] != v.shape.as_list()]
+            wrong += [f"{v.op.name}: not in checkpoint, graph {tuple(v.shape.as_list())}"
+                      for v in variables if v.op.name not in stored and v.op.name not in self._untrained]
+            if wrong:
+                more = f" and {len(wrong) - 4} more" if len(wrong) > 4 else ''
+                raise ModelError(
+                    f"Expected the checkpoint {path!r} that {self._name} restores to hold every variable of its "
+                    f"graph with the graph's shape. Received: {len(wrong)} that do not: "
+                    f"{'; '.join(wrong[:4])}{more}. "
+                    f"The model_fn or params differ from those that wrote it: give this model a new model_dir, "
+                    f"or a new model_dir with warm_start_from=<this checkpoint's model_dir> to start from the "
+                    f"trainable variables that still fit.")
         chosen = {v.op.name: v for v in variables if stored.get(v.op.name) == v.shape.as_list()
                   and (not trainable_only or v.name in trainable)}
         if chosen:

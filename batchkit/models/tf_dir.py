@@ -2,11 +2,14 @@
 
 A checkpoint is a `ckpt-<step>/` directory of model_dir.py (NOTE [ Atomic checkpoints ]) holding one Saver
 checkpoint with the prefix `model.ckpt` (`model.ckpt.index`, `model.ckpt.data-*`), written without the Saver's own
-`checkpoint` state file: model_dir.py's index names the latest checkpoint.
+`checkpoint` state file: model_dir.py's index names the latest checkpoint. A train_op that does not advance the
+global step trains without changing the step: its checkpoints replace the one of that step (`ckpt-<step>.<rev>`).
 """
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import Any
 
 from .._optional import import_optional
@@ -18,6 +21,8 @@ tf = import_optional('tensorflow', extra='tf')
 v1 = tf.compat.v1
 
 __all__ = ['TFModelDir', 'checkpoint_prefix']
+
+logger = logging.getLogger('batchkit')
 
 PREFIX = 'model.ckpt'
 
@@ -53,6 +58,11 @@ class TFModelDir:
 
     def __init__(self, model: Any) -> None:
         self.model, self._unsaved = model, False           # _unsaved: trained since the last checkpoint
+        self._lock = threading.Lock()                       # guards the eval accumulation and the step check
+        self._eval_losses: list[float] = []                 # losses of test() calls since the last eval summary
+        self._eval_metrics: dict[str, float] = {}           # the latest (streaming) metric values
+        self._start_step = 0                                # the step before the first train() (or restored)
+        self._warned_step = False
         self.options = parse_options(model.config, model._name)
         self.dir = ModelDir(self.options, owner=model, name=model._name)
         fn = model.model_fn
@@ -84,8 +94,8 @@ class TFModelDir:
     def save(self, path: str | None = None) -> str:
         """A checkpoint into model_dir (atomic, rotated, signalled), or a Saver checkpoint into the directory `path`."""
         if path is None:
-            self._unsaved = False
-            return os.path.join(self.dir.save(self.model.step, self._write).path, PREFIX)
+            replace, self._unsaved = self._unsaved, False
+            return os.path.join(self.dir.save(self.model.step, self._write, replace=replace).path, PREFIX)
         os.makedirs(path, exist_ok=True)
         return self._write(os.fspath(path))
 
@@ -100,22 +110,53 @@ class TFModelDir:
         model._restore_variables(model.graph.get_collection(v1.GraphKeys.GLOBAL_VARIABLES), prefix, False)
         model._restore_from, model._restore_trainable_only = prefix, False
         self.dir.resumed_at(model.step)
+        self._start_step = model.step
 
     def after_train_step(self, step: int, loss: float) -> None:
         """Summaries every save_summary_steps; a checkpoint when the policy asks for one."""
+        self._check_step_advances(step)
         self._unsaved = True
         self.dir.summarize(step, {'loss': loss})
-        if self.dir.due(step):
-            self.dir.save(step, self._write)
+        if self.dir.due(step):      # this step just changed the model: a checkpoint already at `step` is stale
+            self.dir.save(step, self._write, replace=True)
             self._unsaved = False
 
+    def _check_step_advances(self, step: int) -> None:
+        # Steps only grow, so a step still equal to the one before the first train() means no train_op so far
+        # advanced it (exact under concurrent train calls too). Checkpoints at one step replace each other.
+        with self._lock:
+            if self._warned_step or step != self._start_step:
+                return
+            self._warned_step = True
+        logger.warning("batchkit: %s: expected the train_op of model_fn to advance the global step. Received: "
+                       "global step %d after a train step. Checkpoints and summaries of this model all share "
+                       "one step (each checkpoint replaces the previous one). Pass global_step="
+                       "tf.compat.v1.train.get_or_create_global_step() to optimizer.minimize().",
+                       self.model._name, step)
+
     def after_eval(self, result: dict) -> None:
-        """The loss and metrics accumulated so far, at the current step, under `<model_dir>/eval`."""
-        scalars = {k: v for k, v in result.items() if isinstance(v, float)}
-        self.dir.summarize(self.model.step, scalars, subdir='eval', force=True)
+        """Collect a test() result: its loss for the mean, the latest values of the (streaming) metrics."""
+        with self._lock:
+            self._eval_losses.append(result['loss'])
+            self._eval_metrics.update({k: v for k, v in result.items() if k != 'loss' and isinstance(v, float)})
+
+    def write_eval_summary(self) -> bool:
+        """One eval summary under `<model_dir>/eval` at the current step, of the test() calls since the last.
+
+        It holds the mean of their losses and the final values of the metrics (`tf.compat.v1.metrics` already
+        accumulate), as Estimator's evaluate() wrote one summary per evaluation. Returns whether it wrote one.
+        """
+        with self._lock:
+            losses, metrics = self._eval_losses, self._eval_metrics
+            self._eval_losses, self._eval_metrics = [], {}
+        if not losses:
+            return False
+        return self.dir.summarize(self.model.step, {'loss': sum(losses) / len(losses), **metrics}, subdir='eval',
+                                  force=True)
 
     def on_run_end(self) -> None:
-        """The checkpoint at the end of a run (if the model trained since the last one)."""
+        """The eval summary of this run's test() calls, and the checkpoint (if the model trained since the last)."""
+        self.write_eval_summary()
         if self._unsaved:
             self.save()
 

@@ -226,3 +226,34 @@ def test_summaries_are_readable_with_summary_iterator(tmp_path):
     assert train['accuracy'] == {5: 0.5, 10: 0.5, 15: 0.5}
     assert set(train['steps_per_sec']) == {10, 15} and all(v > 0 for v in train['steps_per_sec'].values())
     assert read(str(tmp_path / 'eval' / 'events.out.tfevents.*')) == {'loss': {15: 1.0}}
+
+
+def test_save_with_replace_rewrites_the_checkpoint_of_the_same_step(tmp_path):
+    md = ModelDir(parse_options({'model_dir': str(tmp_path), 'save_checkpoints_steps': 10}), name='m')
+    first = md.save(3, write_payload(3))
+    assert md.save(3, write_payload(4)) == first              # without replace: the existing one
+    check_complete(first.path, 3)
+    second = md.save(3, write_payload(4), replace=True)
+    third = md.save(3, write_payload(5), replace=True)
+    assert [c.step for c in md.checkpoints()] == [3] and md.latest() == third != second != first
+    check_complete(third.path, 5)
+    assert sorted(e for e in os.listdir(tmp_path) if e.startswith('ckpt-')) == [os.path.basename(third.path)]
+    assert ModelDir.find(str(tmp_path)) == third and ModelDir.find(third.path) == third
+    md.save(7, write_payload(7))
+    assert [c.step for c in md.checkpoints()] == [3, 7]
+
+
+@pytest.mark.parametrize('where', ['file', 'file/sub'])
+def test_a_model_dir_that_is_a_file_is_refused_at_construction(tmp_path, where):
+    (tmp_path / 'file').write_text('not a directory')
+    path = str(tmp_path / where)
+    with pytest.raises(ModelError, match=r"`model_dir` of m to be a directory.*Received: model_dir=") as info:
+        ModelDir(parse_options({'model_dir': path}), name='m')
+    assert repr(path) in str(info.value)
+
+
+def test_a_file_in_place_of_model_dir_after_construction_is_a_model_error(tmp_path):
+    md = ModelDir(parse_options({'model_dir': str(tmp_path / 'later')}), name='m')
+    (tmp_path / 'later').write_text('x')
+    with pytest.raises(ModelError, match='to be a directory'):
+        md.path

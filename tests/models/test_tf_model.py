@@ -17,6 +17,7 @@ import keras  # noqa: E402
 
 import tf_support as ts  # noqa: E402
 from batchkit import BatchkitError, signals  # noqa: E402
+from batchkit.errors import ModelError  # noqa: E402
 from batchkit.models import EstimatorSpec, ModeKeys, TFModel  # noqa: E402
 
 pytestmark = pytest.mark.tf
@@ -400,3 +401,104 @@ def test_a_run_that_only_evaluates_writes_no_checkpoint(tmp_path):
     model.on_run_end()
     model.on_run_end()
     assert [c.step for c in model.model_dir.dir.checkpoints()] == [2]
+
+
+# --- resume, step and summary defects -------------------------------------------------------------------------
+RX = np.random.default_rng(3).normal(size=(64, 4)).astype('float32')
+RY = (RX @ np.array([[1.0], [-2.0], [0.5], [3.0]], 'float32')).astype('float32')
+
+
+def train_regression(model, n_steps):
+    return [model.train(RX[i % 4 * 16:(i % 4 + 1) * 16], RY[i % 4 * 16:(i % 4 + 1) * 16]) for i in range(n_steps)]
+
+
+@pytest.mark.parametrize('params, message', [
+    ({'h': 16}, r"model/w1: checkpoint \(4, 8\) vs graph \(4, 16\); model/w2: checkpoint \(8, 1\) vs graph "
+                r"\(16, 1\)"),
+    ({'h': 8, 'first': 'w3'}, r"model/w3: not in checkpoint, graph \(4, 8\)"),
+])
+@pytest.mark.parametrize('first_call', ['train', 'predict'])
+def test_resuming_from_a_checkpoint_that_does_not_fit_the_graph_is_an_error(tmp_path, params, message, first_call):
+    old = make(tmp_path / 'm', fn=ts.sized_fn, params={'h': 8})
+    train_regression(old, 50)
+    old.on_run_end()
+    new = make(tmp_path / 'm', fn=ts.sized_fn, params=params)
+    assert new.step == 50
+    call = (lambda: train_regression(new, 1)) if first_call == 'train' else (lambda: new.predict(RX[:2]))
+    for _ in range(2):                                         # a retry does not train fresh variables either
+        with pytest.raises(ModelError, match=message) as info:
+            call()
+    text = str(info.value)
+    assert str(tmp_path / 'm') in text and 'new model_dir' in text and 'warm_start_from' in text
+    assert new.step == 50
+
+
+def test_warm_start_still_restores_the_variables_that_fit(tmp_path):
+    old = make(tmp_path / 'm', fn=ts.sized_fn, params={'h': 8})
+    train_regression(old, 5)
+    old.on_run_end()
+    warm = make(tmp_path / 'w', fn=ts.sized_fn, params={'h': 8, 'first': 'w3'}, warm_start_from=str(tmp_path / 'm'))
+    train_regression(warm, 1)                                  # w3 is new, w2 is warm started: no error
+    assert warm.step == 1
+
+
+def test_a_train_op_that_does_not_advance_the_step_loses_no_training(tmp_path, caplog):
+    caplog.set_level('WARNING', logger='batchkit')
+    model = make(tmp_path, fn=ts.no_global_step_fn, params={})
+    train_regression(model, 3)
+    model.on_run_end()
+    train_regression(model, 30)
+    model.on_run_end()
+    assert model.step == 0
+    assert [c.step for c in model.model_dir.dir.checkpoints()] == [0]
+    assert [e for e in os.listdir(tmp_path) if e.startswith('ckpt-')] == [os.path.basename(
+        model.model_dir.dir.latest().path)]                   # the replaced checkpoint is gone
+    again = make(tmp_path, fn=ts.no_global_step_fn, params={})
+    np.testing.assert_array_equal(again.predict(RX), model.predict(RX))   # the state after 33 steps, not 3
+    warned = [r for r in caplog.records if 'advance the global step' in r.getMessage()]
+    assert len(warned) == 1 and warned[0].name == 'batchkit'
+    assert 'global_step=tf.compat.v1.train.get_or_create_global_step()' in warned[0].getMessage()
+
+
+def test_a_train_op_that_advances_the_step_gives_no_warning(tmp_path, caplog):
+    caplog.set_level('WARNING', logger='batchkit')
+    model = make(tmp_path, fn=ts.sized_fn, params={'h': 4})
+    train_regression(model, 3)
+    model.on_run_end()
+    assert not [r for r in caplog.records if 'advance the global step' in r.getMessage()]
+
+
+def read_scalars(logdir):
+    scalars: dict = {}
+    for name in sorted(os.listdir(logdir)):
+        if name.startswith('events.out.tfevents'):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(logdir, name)):
+                for value in event.summary.value:
+                    scalars.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+    return scalars
+
+
+def test_one_eval_summary_per_evaluation_holds_the_mean_loss_and_final_metrics(tmp_path):
+    model = make(tmp_path)
+    train(model, 5)
+    results = [model.test({'x': XT[i:i + 50]}, YT[i:i + 50]) for i in range(0, 200, 50)]
+    assert len({r['loss'] for r in results}) > 1
+    assert not os.path.isdir(tmp_path / 'eval') or not read_scalars(tmp_path / 'eval')   # nothing per test() call
+    model.on_run_end()
+    scalars = read_scalars(tmp_path / 'eval')
+    assert [s for s, _ in scalars['loss']] == [5]
+    assert scalars['loss'][0][1] == pytest.approx(np.mean([r['loss'] for r in results]), rel=1e-6)
+    assert scalars['accuracy'] == [(5, pytest.approx(results[-1]['accuracy'], rel=1e-6))]
+    model.on_run_end()                                         # no test() since: no second summary
+    model.reset_metrics()
+    second = model.test({'x': XT[:50]}, YT[:50])
+    model.close()
+    scalars = read_scalars(tmp_path / 'eval')
+    assert [v for _, v in scalars['loss']] == [pytest.approx(scalars['loss'][0][1]), pytest.approx(second['loss'])]
+
+
+def test_a_model_dir_that_is_a_file_is_an_error(tmp_path):
+    path = tmp_path / 'file'
+    path.write_text('x')
+    with pytest.raises(ModelError, match=r"`model_dir`.*directory.*Received: model_dir='.*file'"):
+        make(str(path))

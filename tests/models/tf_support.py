@@ -124,3 +124,25 @@ def fully_connected(inputs, num_outputs, activation_fn=tf.nn.relu):
 contrib = SimpleNamespace(layers=SimpleNamespace(conv2d=conv2d, max_pool2d=max_pool2d, flatten=flatten,
                                                  fully_connected=fully_connected),
                           training=SimpleNamespace(HParams=HParams))
+
+
+def sized_fn(features, labels, mode, params):
+    """A 4 -> params['h'] -> 1 regression MLP with Adam; params['first'] names its first weight ('w1')."""
+    w1 = v1.get_variable(params.get('first', 'w1'), (4, params['h']))
+    w2 = v1.get_variable('w2', (params['h'], 1))
+    pred = tf.matmul(tf.nn.tanh(tf.matmul(features, w1)), w2)
+    if mode == ModeKeys.PREDICT:
+        return EstimatorSpec(mode, predictions=pred)
+    loss = tf.reduce_mean(tf.square(pred - labels))
+    train_op = v1.train.AdamOptimizer(0.01).minimize(loss, global_step=v1.train.get_global_step())
+    return EstimatorSpec(mode, loss=loss, train_op=train_op)
+
+
+def no_global_step_fn(features, labels, mode, params):
+    """A linear regression whose train_op does not advance the global step (minimize() without global_step)."""
+    w = v1.get_variable('w', (features.shape[-1], 1))
+    pred = tf.matmul(features, w)
+    if mode == ModeKeys.PREDICT:
+        return EstimatorSpec(mode, predictions=pred)
+    loss = tf.reduce_mean(tf.square(pred - labels))
+    return EstimatorSpec(mode, loss=loss, train_op=v1.train.GradientDescentOptimizer(0.05).minimize(loss))

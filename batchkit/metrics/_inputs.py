@@ -20,6 +20,36 @@ def _shapes(targets: np.ndarray, predictions: np.ndarray) -> str:
     return f'targets.shape={targets.shape}, predictions.shape={predictions.shape}'
 
 
+def _as_array(values: Any, what: str) -> np.ndarray:
+    """`values` as an array; None and ragged nested lists (which np.asarray rejects) are MetricsInputErrors."""
+    if values is None:
+        raise MetricsInputError(f"Expected {what} to be an array of labels or scores. Received: None.")
+    try:
+        return np.asarray(values)
+    except (TypeError, ValueError):
+        raise MetricsInputError(
+            f"Expected {what} to be an array of one shape (n_items, ...) or (n,). Received: a ragged "
+            f"{type(values).__name__} (items of different lengths), which does not form an array. Pad the items "
+            f"to one shape, or build one metrics object per item (with a leading item axis, e.g. "
+            f"np.asarray(item)[None]) and add them with `+`.") from None
+
+
+def _check_scores(values: np.ndarray, fmt: str, what: str) -> None:
+    """Scores must be numbers, and float scores finite (+-inf logits are allowed: sigmoid gives 0 or 1); one
+    np.isfinite / np.isnan pass over float arrays only, nothing for integer and bool arrays."""
+    kind = values.dtype.kind
+    if kind == 'f':
+        bad = np.isnan(values).any() if fmt == 'logits' else not np.isfinite(values).all()
+        if bad:
+            allowed = 'NaN' if fmt == 'logits' else 'NaN or inf'
+            raise MetricsInputError(f"Expected {what} to hold finite scores with fmt={fmt!r}. Received: {allowed} "
+                                    f"values in {what} (shape {values.shape}, dtype {values.dtype}). Drop or "
+                                    f"replace them (e.g. np.nan_to_num) before computing metrics.")
+    elif kind not in 'biu':
+        raise MetricsInputError(f"Expected {what} to be a numeric array with fmt={fmt!r}. Received: dtype "
+                                f"{values.dtype} (shape {values.shape}).")
+
+
 def _binarize(values: np.ndarray, fmt: str, threshold: float) -> np.ndarray:
     """Positive-class probabilities or logits -> 0/1 labels: `sigmoid(x) >= threshold` for logits."""
     if fmt == 'logits':
@@ -38,6 +68,10 @@ def _check_labels(labels: np.ndarray, num_classes: int, what: str, fix: str) -> 
         labels = labels.astype(np.int8)
     if labels.dtype.kind == 'f':
         if labels.size and not np.all(np.isfinite(labels) & (labels == np.round(labels))):
+            if not np.isfinite(labels).all():
+                raise MetricsInputError(f"Expected {what} to hold integer class labels with fmt='labels'. "
+                                        f"Received: NaN or inf values in {what} (shape {labels.shape}). Drop or "
+                                        f"replace them before computing metrics.")
             raise MetricsInputError(f"Expected {what} to hold integer class labels with fmt='labels'. Received: "
                                     f"non-integer values of dtype {labels.dtype} (shape {labels.shape}). Pass "
                                     f"fmt='proba' or fmt='logits' for scores, with `axis` for one-hot arrays.")
@@ -68,7 +102,7 @@ def to_item_labels(targets: Any, predictions: Any, fmt: str, num_classes: int | 
                                     or num_classes < 2):
         raise MetricsInputError(f"Expected `num_classes` to be an int >= 2 or None. Received: "
                                 f"num_classes={num_classes!r}.")
-    targets, predictions = np.asarray(targets), np.asarray(predictions)
+    targets, predictions = _as_array(targets, 'targets'), _as_array(predictions, 'predictions')
     shapes = _shapes(targets, predictions)
     if predictions.ndim == 0 or targets.ndim == 0:
         raise MetricsInputError(f"Expected targets and predictions to be arrays with at least 1 dimension. "
@@ -116,9 +150,13 @@ def to_item_labels(targets: Any, predictions: Any, fmt: str, num_classes: int | 
             raise MetricsInputError(f"Expected targets and predictions of the same shape with fmt={fmt!r} and "
                                     f"axis=None (positive-class scores). Received: {shapes}. For one-hot "
                                     f"predictions, pass their class `axis`.")
+        _check_scores(targets, fmt, 'targets')
+        _check_scores(predictions, fmt, 'predictions')
         targets, predictions = _binarize(targets, fmt, threshold), _binarize(predictions, fmt, threshold)
     else:
+        _check_scores(predictions, fmt, 'predictions')
         if targets.ndim == predictions.ndim:
+            _check_scores(targets, fmt, 'targets')
             if targets.shape != predictions.shape:
                 raise MetricsInputError(f"Expected targets and predictions of the same shape (both one-hot "
                                         f"along axis={axis}) or targets without the class axis (labels). "

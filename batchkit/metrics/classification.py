@@ -86,7 +86,8 @@ class ClassificationMetrics(Metrics):
 
     Raises:
         MetricsInputError: (a BatchkitValueError) shapes that do not fit, proba / logits without `axis` for
-            more than two classes, labels outside `num_classes`, an unknown `fmt`.
+            more than two classes, labels outside `num_classes`, an unknown `fmt`, None or ragged (not
+            rectangular) inputs, NaN scores (and inf scores but +-inf logits).
 
     >>> m = ClassificationMetrics(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 2]), fmt='labels', num_classes=3)
     >>> m.evaluate('recall', multiclass=None).tolist()

@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BatchkitValueError
-from ._inputs import to_item_labels
+from ..errors import BatchkitTypeError, BatchkitValueError
+from ._inputs import MetricsInputError, to_item_labels
 from .classification import ClassificationMetrics, _divide
 
 __all__ = ['SegmentationMetricsByInstances', 'label_components']
@@ -15,7 +15,8 @@ __all__ = ['SegmentationMetricsByInstances', 'label_components']
 # Instances are the connected components (face neighbours, as scipy.ndimage.label's default) of each class in
 # each item. A target instance is a true positive when the share of its pixels predicted as its class reaches
 # `iot`, else a false negative; a predicted instance is a false positive when no target pixel of its class lies
-# in it (BatchFlow's rule: `targ == 0 or pred / targ < iot`, the second part only matters for iot > 1).
+# in it (BatchFlow's rule: `targ == 0 or pred / targ < iot`; the second part only matters for iot > 1,
+# which is rejected: no target instance could be detected).
 # Counts are kept as (n_items, num_classes, 3) = [tp, fp, fn]; true negatives do not exist for instances, so
 # the metrics that need them raise. Class 0 (the background) has instances only with skip_bg=False.
 _NEEDS_NEGATIVES = ('true_negative', 'condition_negative', 'prediction_negative')
@@ -120,7 +121,8 @@ class SegmentationMetricsByInstances(ClassificationMetrics):
         targets, predictions, fmt, num_classes, axis, threshold: as ClassificationMetrics (masks of shape
             (n_items, ...), one-hot along `axis` for proba / logits).
         skip_bg: leave class 0 out (the background has no instances); False counts its components too.
-        iot: the share of a target instance's pixels that must be predicted as its class for it to be detected.
+        iot: the share of a target instance's pixels that must be predicted as its class for it to be detected,
+            a number in (0, 1].
 
     Counts (true_positive, false_positive, false_negative, condition_positive = target instances,
     prediction_positive = tp + fp, total_population = tp + fp + fn) and the rates built from them (recall,
@@ -140,9 +142,15 @@ class SegmentationMetricsByInstances(ClassificationMetrics):
                  axis: int | None = None, skip_bg: bool = True, threshold: float = 0.5, iot: float = 0.5) -> None:
         targets, predictions, self.num_classes, self._single = to_item_labels(
             targets, predictions, fmt, num_classes, axis, threshold)
+        if isinstance(iot, bool) or not isinstance(iot, (int, float, np.number)):
+            raise BatchkitTypeError(f"Expected `iot` to be a number in (0, 1], the share of a target instance "
+                                    f"that must be predicted, such as 0.5. Received: iot={iot!r} of type "
+                                    f"{type(iot).__name__}.")
         self.skip_bg, self.iot = bool(skip_bg), float(iot)
-        if not 0 < self.iot:
-            raise BatchkitValueError(f"Expected `iot` to be a positive share such as 0.5. Received: iot={iot!r}.")
+        if not 0 < self.iot <= 1:
+            raise MetricsInputError(f"Expected `iot` to be a number in (0, 1], the share of a target instance "
+                                    f"that must be predicted, such as 0.5. Received: iot={iot!r}. Above 1 no "
+                                    f"instance could ever be detected.")
         classes = list(range(1 if self.skip_bg else 0, self.num_classes))
         self._chunks = [_instance_counts(targets, predictions, self.num_classes, classes, self.iot)]
 

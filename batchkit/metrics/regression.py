@@ -34,6 +34,9 @@ _EPS = np.finfo(np.float64).eps     # scikit-learn's floor for |target| in mape
 def _as_samples(values: Any, multi: bool, what: str) -> np.ndarray:
     """Inputs as a float array (n_samples, n_outputs); a ragged list of batches (BatchFlow's mode='a') is
     concatenated."""
+    if values is None:
+        raise MetricsInputError(f"Expected {what} to be an array of numbers (or a list of batches). Received: "
+                                f"None.")
     try:
         array = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -100,7 +103,8 @@ class RegressionMetrics(Metrics):
     accumulation ].
 
     Raises:
-        MetricsInputError: shapes that do not fit, empty inputs, or weights of the wrong length or negative.
+        MetricsInputError: shapes that do not fit, empty or None inputs, or weights that are not numbers, of
+            the wrong length, negative or NaN.
 
     >>> m = RegressionMetrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.5, 2.0]))
     >>> m.evaluate(['mae', 'max_error'])
@@ -130,13 +134,18 @@ class RegressionMetrics(Metrics):
         if weights is None:
             weights = np.ones(n_samples)
         else:
-            weights = np.asarray(weights, dtype=float).ravel()
+            try:
+                weights = np.asarray(weights, dtype=float).ravel()
+            except (TypeError, ValueError):
+                raise MetricsInputError(f"Expected `weights` to be an array of numbers, one per sample. Received: "
+                                        f"{type(weights).__name__} {weights!r:.60}. Pass numeric sample weights "
+                                        f"of shape ({n_samples},), or weights=None.") from None
             if weights.shape != (n_samples,):
                 raise MetricsInputError(f"Expected one weight per sample, shape ({n_samples},). Received: weights "
                                         f"of shape {np.shape(weights)}.")
-            if np.any(weights < 0):
-                raise MetricsInputError("Expected non-negative sample weights. Received: a negative weight. "
-                                        "Pass weights >= 0.")
+            if not np.all(weights >= 0):       # also catches NaN, at no extra cost
+                raise MetricsInputError("Expected non-negative sample weights. Received: a negative or NaN "
+                                        "weight. Pass weights >= 0.")
         errors = predictions - targets
         absolute = np.abs(errors)
         self.n_outputs = targets.shape[1]

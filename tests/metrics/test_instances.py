@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from batchkit import BatchkitValueError
+from batchkit import BatchkitTypeError, BatchkitValueError
 from batchkit.metrics import SegmentationMetricsByInstances
 from batchkit.metrics.instances import _label_numpy, label_components
 
@@ -111,6 +111,13 @@ def test_metrics_needing_true_negatives_raise(name: str) -> None:
 def test_bad_settings_raise() -> None:
     with pytest.raises(BatchkitValueError, match='iot'):
         SegmentationMetricsByInstances(np.ones((1, 3)), np.ones((1, 3)), iot=0)
+    for iot in (1.5, float('nan'), -0.5):
+        with pytest.raises(BatchkitValueError, match=r'`iot` to be a number in \(0, 1\]'):
+            SegmentationMetricsByInstances(np.ones((1, 3)), np.ones((1, 3)), iot=iot)
+    for iot in ('a', '0.5', None, True):
+        with pytest.raises(BatchkitTypeError, match=r'`iot` to be a number in \(0, 1\].*Received: iot='):
+            SegmentationMetricsByInstances(np.ones((1, 3)), np.ones((1, 3)), iot=iot)
+    assert SegmentationMetricsByInstances(np.ones((1, 3), int), np.ones((1, 3), int), fmt='labels', iot=1).iot == 1
     a = SegmentationMetricsByInstances(np.ones((1, 3), int), np.ones((1, 3), int), fmt='labels', iot=0.5)
     b = SegmentationMetricsByInstances(np.ones((1, 3), int), np.ones((1, 3), int), fmt='labels', iot=0.7)
     with pytest.raises(BatchkitValueError, match='same settings'):

@@ -104,6 +104,8 @@ class Dataset:
         sub.index = index
         sub.train = sub.test = sub.validation = None
         sub._next_batch = None
+        for name in [n for n in sub.__dict__ if n.startswith('cv') and n[2:].isdigit()]:
+            del sub.__dict__[name]          # the folds of the whole dataset hold items outside this subset
         return sub
 
     def split(self, shares: Any = 0.8, shuffle: Any = False) -> None:

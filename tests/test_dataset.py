@@ -330,3 +330,13 @@ def test_subset_and_preloaded_errors(call, error, regex):
     with pytest.raises(error, match=regex) as info:
         call()
     assert isinstance(info.value, BatchkitError)
+
+
+def test_subsets_do_not_inherit_the_folds_of_the_whole_dataset():
+    ds = Dataset.from_arrays(x=np.arange(10))
+    ds.cv_split(5)
+    ds.split(0.5)
+    assert not hasattr(ds.train, 'cv0')                 # its folds would hold items 5..9, outside ds.train
+    assert not any(hasattr(ds.cv3, f'cv{k}') for k in range(5))
+    ds.train.cv_split(5)
+    assert set(ds.train.cv0.train.indices) | set(ds.train.cv0.test.indices) == set(range(5))

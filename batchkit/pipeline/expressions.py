@@ -58,6 +58,9 @@ class NamedExpression:
 
     # Comparison builds expressions, so identity is the hash.
     __hash__ = object.__hash__
+    # numpy defers to the reflected operators (`array * B('x')` -> B('x').__rmul__), instead of treating the
+    # expression as a scalar and building an object array of unevaluated expressions.
+    __array_ufunc__ = None
 
     def __getattr__(self, name: str) -> 'NamedExpression':
         if name.startswith('_'):

@@ -271,3 +271,24 @@ def test_unknown_b_name_names_the_step_and_every_public_name():
         pipeline.run(2)
     assert isinstance(info.value, BatchkitError)
     assert all(name in str(info.value) for name in ('x', 'indices', 'first', 'second'))
+
+
+
+class _Pairs(ArrayBatch):
+    components = ('images',)
+
+
+@pytest.mark.parametrize('make', [
+    lambda x: np.array([1., 2.]) * x,
+    lambda x: np.array([1., 2.]) + x,
+    lambda x: np.array([10., 20.]) - x,
+    lambda x: np.float64(3) * x,
+], ids=['array-mul', 'array-add', 'array-sub', 'numpy-scalar-mul'])
+def test_a_numpy_operand_on_the_left_builds_an_expression_that_is_evaluated(make):
+    images = np.arange(8, dtype=float).reshape(4, 2)
+    expr = make(B('images'))
+    assert isinstance(expr, NamedExpression)      # not an object array of unevaluated expressions
+    p = Dataset(4, _Pairs, preloaded={'images': images}).p.init_variable('out', default=list)
+    (got,) = p.update(V('out', mode='a'), expr).run(4, n_epochs=1).get_variable('out')
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, make(images))

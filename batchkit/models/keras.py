@@ -6,6 +6,7 @@ import inspect
 import os
 import threading
 import uuid
+import warnings
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,7 @@ class KerasModel(BaseModel):
         self._eval: list[dict] = []
         self._count: list | None = None          # NOTE [ Counted steps ]
         self._shape_of: tuple | None = None
+        self._unsummarized = False               # train scalars collected since the last summary write
 
     def _attach(self) -> None:
         self.model_dir = ModelDir(self.options, owner=self, name=self.name)
@@ -83,10 +85,36 @@ class KerasModel(BaseModel):
         if not isinstance(model, keras.Model):
             raise BatchkitTypeError(f"Expected config['model'] of {self._what()} to be a keras.Model or a callable "
                                     f"returning one. Received: {type(model).__name__} {model!r:.60}")
+        given = [k for k in ('loss', 'optimizer', 'metrics') if self.config.get(k) is not None]
+        if model.compiled and given:
+            raise ModelError(f"Expected either a compiled Keras model or config {given} to compile it, for "
+                             f"{self._what()}. Received: both, model '{model.name}' already compiled (optimizer "
+                             f"{type(model.optimizer).__name__}, loss {model.loss!r:.60}). Drop config {given}, or "
+                             f"pass the model uncompiled so that the config compiles it.")
         if not model.compiled and self.config.get('loss') is not None:
-            model.compile(optimizer=self.config.get('optimizer', 'adam'), loss=self.config['loss'],
-                          metrics=self.config.get('metrics'))
+            optimizer = self.config.get('optimizer', 'adam')
+            self._check_identifiers(self.config['loss'], optimizer)
+            model.compile(optimizer=optimizer, loss=self.config['loss'], metrics=self.config.get('metrics'))
         return model
+
+    def _check_identifiers(self, loss: Any, optimizer: Any) -> None:
+        """Resolve string losses and the optimizer now, so that a typo fails at construction, naming it."""
+        losses = loss.values() if isinstance(loss, dict) else loss if isinstance(loss, (list, tuple)) else [loss]
+        for name in losses:
+            if isinstance(name, str):
+                try:
+                    keras.losses.get(name)
+                except ValueError as exc:
+                    raise ModelError(f"Expected config['loss'] of {self._what()} to be a Keras loss name (e.g. "
+                                     f"'mse', 'binary_crossentropy'), a keras.losses.Loss or a function. Received: "
+                                     f"{name!r}, which Keras does not know ({exc}).") from None
+        if isinstance(optimizer, (str, dict)):
+            try:
+                keras.optimizers.get(optimizer)
+            except ValueError as exc:
+                raise ModelError(f"Expected config['optimizer'] of {self._what()} to be a Keras optimizer name (e.g. "
+                                 f"'adam', 'sgd') or a keras.optimizers.Optimizer. Received: {optimizer!r:.60}, "
+                                 f"which Keras does not know ({exc}).") from None
 
     def _check_model(self, model: Any) -> Any:
         if not isinstance(model, keras.Model):
@@ -145,11 +173,58 @@ class KerasModel(BaseModel):
         return self._count[2]
 
     def _restore(self, path: str) -> None:
+        """Load a `.keras` file's weights and optimizer state into the model built from the config, in place.
+
+        NOTE [ Restoring in place ]
+        The config (or `_build`) has just built and compiled the model, so a checkpoint only has to give it its
+        variables: `keras.models.load_model` would instead rebuild the model from the file, which needs every
+        custom loss, metric and layer as `custom_objects` (and `safe_mode=False` for lambdas), and would replace a
+        `config['model']` object the user still holds. The optimizer is built first, so that its slots exist to be
+        assigned; Keras only warns when the file's optimizer state does not fit, which is an error here unless
+        the file was saved before the first step (its optimizer unbuilt: nothing to restore).
+        """
+        model, optimizer = self.model, self.model.optimizer
+        unbuilt = None if optimizer.built else len(optimizer.variables)
         try:
-            self.model = self._check_model(keras.models.load_model(path))
+            if not optimizer.built:
+                optimizer.build(model.trainable_variables)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                model.load_weights(path)
         except Exception as exc:
-            raise ModelError(f"Expected {self._what()} to load its checkpoint {path!r}. Received: "
-                             f"{type(exc).__name__}: {exc}") from exc
+            raise ModelError(f"Expected {self._what()} to load its checkpoint {path!r} into Keras model "
+                             f"'{model.name}'. Received: {type(exc).__name__}: {exc}. A checkpoint of a model "
+                             f"built differently cannot be restored into this one.") from exc
+        for w in caught:
+            text = str(w.message)
+            if 'Skipping variable loading for optimizer' in text:
+                if unbuilt is not None and f"saved optimizer has {unbuilt} variables" in text:
+                    continue                       # saved before the first step: a fresh optimizer state
+                raise ModelError(f"Expected the checkpoint {path!r} to hold the state of {self._what()}'s "
+                                 f"optimizer ({type(optimizer).__name__}). Received: {text.strip()} Give the "
+                                 f"same optimizer as when it was saved, or use `warm_start_from` (weights only).")
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self._count = None                         # the step is read again (NOTE [ Counted steps ])
+
+    def _load_whole(self, path: str) -> None:
+        """With no model yet (`build=False`), the file is the whole model; the config names custom objects."""
+        custom: dict[str, Any] = {}
+        for key in ('loss', 'metrics', 'model', 'custom_objects'):
+            value = self.config.get(key)
+            items = value.items() if isinstance(value, dict) else (
+                [(None, v) for v in value] if isinstance(value, (list, tuple)) else [(None, value)])
+            for name, obj in items:
+                if key == 'custom_objects' and name is not None:
+                    custom[name] = obj
+                elif callable(obj) and hasattr(obj, '__name__') and not isinstance(obj, keras.Model):
+                    custom[obj.__name__] = obj
+        try:
+            self.model = self._check_model(keras.models.load_model(path, custom_objects=custom or None))
+        except Exception as exc:
+            raise ModelError(f"Expected {self._what()} to load the Keras model file {path!r}. Received: "
+                             f"{type(exc).__name__}: {exc}. Custom functions and layers must be given in "
+                             f"config['custom_objects'] (name -> object), or build the model from the config "
+                             f"and then load.") from exc
 
     def _warm_start(self, source: str) -> None:
         found = ModelDir.find(source)
@@ -168,6 +243,9 @@ class KerasModel(BaseModel):
         """Called by the pipeline when a run ends: write pending eval summaries and checkpoint the last step."""
         with self._lock:
             self._count = None          # read the step again next run (NOTE [ Counted steps ])
+            if self._unsummarized:      # the last, partial window of train scalars: its mean at the current step
+                self.model_dir.summarize(self.step, {}, force=True)
+                self._unsummarized = False
             if self._eval:  # the means over this run's test batches, at the current step (as Estimator's eval)
                 means = {k: float(np.mean([e[k] for e in self._eval])) for k in self._eval[0]}
                 self.model_dir.summarize(self.step, means, subdir='eval', force=True)
@@ -207,7 +285,8 @@ class KerasModel(BaseModel):
             values = {k: float(v) for k, v in values.items()}
             step = self._counted_step()
             self.history['train'].append({'step': step, **values})
-            self.model_dir.summarize(step, values)
+            written = self.model_dir.summarize(step, values)
+            self._unsummarized = not written and self.options.save_summary_steps is not None
             if self.model_dir.due(step):
                 self.save_checkpoint()
         return self._result(values)
@@ -247,7 +326,12 @@ class KerasModel(BaseModel):
         path = os.fspath(path)
         if not path.endswith('.keras'):
             raise BatchkitValueError(f"Expected a path ending in '.keras' to save {self._what()}. Received: {path!r}")
-        tmp = os.path.join(os.path.dirname(path) or '.', f".tmp-{os.getpid()}-{uuid.uuid4().hex}.keras")
+        folder = os.path.dirname(path) or '.'
+        if not os.path.isdir(folder):      # as keras' model.save: the folder is not created
+            raise ModelError(f"Expected the folder of {path!r} to exist to save {self._what()}. Received: "
+                             f"{folder!r}, which {'is not a folder' if os.path.exists(folder) else 'does not exist'}."
+                             f" Create it first (os.makedirs).")
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{uuid.uuid4().hex}.keras")
         with self._lock:
             try:
                 self.model.save(tmp, **kwargs)
@@ -261,7 +345,7 @@ class KerasModel(BaseModel):
         path = os.fspath(path)
         if not hasattr(self, 'model'):      # created with build=False (load_model): the file is the whole model
             self._setup()
-            self._restore(path)
+            self._load_whole(path)
             self._attach()
             self.model_dir.resumed_at(self.step)
             return

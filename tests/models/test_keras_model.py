@@ -320,3 +320,97 @@ def test_steps_counted_by_train_follow_the_optimizer_across_runs_loads_and_outsi
     net.load(tmp_path / 'm.keras')                                    # back to step 10
     net.train(x, y)
     assert net.history['train'][-1]['step'] == 11 == net.step
+
+
+# --- regressions ---------------------------------------------------------------------------------------------------
+def test_resume_with_a_plain_function_loss_restores_step_optimizer_and_predictions(tmp_path):
+    x, y = ks.separable(64)
+    cfg = {'model': ks.mlp, 'loss': ks.mae_loss, 'model_dir': str(tmp_path), 'save_summary_steps': None}
+    net = KerasModel(cfg)
+    for _ in range(4):
+        net.train(x, y)
+    net.on_run_end()
+    again = KerasModel(cfg)
+    assert steps(again) == 4 == again.step
+    assert len(again.optimizer.variables) == len(net.optimizer.variables) > 2
+    for a, b in zip(again.optimizer.variables, net.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(again.predict(x), net.predict(x))
+    again.train(x, y)
+    net.train(x, y)
+    assert again.history['train'][-1]['step'] == 5
+    np.testing.assert_allclose(again.predict(x), net.predict(x), rtol=1e-5, atol=1e-6)
+
+
+def test_resume_restores_into_the_users_model_object(tmp_path):
+    x, y = ks.separable(64)
+    net = KerasModel({'model': ks.mlp(), 'loss': ks.mae_loss, 'model_dir': str(tmp_path)})
+    for _ in range(3):
+        net.train(x, y)
+    net.on_run_end()
+    mine = ks.mlp()
+    again = KerasModel({'model': mine, 'loss': ks.mae_loss, 'model_dir': str(tmp_path)})
+    assert again.model is mine and steps(again) == 3 == int(mine.optimizer.iterations.numpy())
+    np.testing.assert_array_equal(mine.predict_on_batch(x), net.predict(x))
+
+
+def test_resume_with_another_optimizer_than_the_checkpoints_is_refused(tmp_path):
+    x, y = ks.separable(32)
+    net = KerasModel(ks.compiled_config(model_dir=str(tmp_path)))
+    net.train(x, y)
+    net.on_run_end()
+    with pytest.raises(ModelError, match=r"to hold the state of .*optimizer \(SGD\)"):
+        KerasModel(ks.compiled_config(model_dir=str(tmp_path), optimizer='sgd'))
+
+
+def test_load_with_build_false_finds_the_configs_loss_function(tmp_path):
+    x, y = ks.separable(32)
+    net = KerasModel({'model': ks.mlp, 'loss': ks.mae_loss})
+    net.train(x, y)
+    net.save(tmp_path / 'net.keras')
+    loaded = KerasModel({'build': False, 'loss': ks.mae_loss, 'load': {'path': str(tmp_path / 'net.keras')}})
+    assert steps(loaded) == 1
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+
+
+def test_save_into_a_missing_folder_names_the_users_path(tmp_path):
+    net = KerasModel(ks.compiled_config())
+    target = tmp_path / 'nodir' / 'x.keras'
+    with pytest.raises(ModelError, match=r"Expected the folder of '.*nodir/x\.keras' to exist .* does not exist"):
+        net.save(target)
+    assert not (tmp_path / 'nodir').exists() and os.listdir(tmp_path) == []
+
+
+def test_the_last_partial_summary_window_is_written_at_run_end(tmp_path):
+    x, y = ks.separable(32)
+    net = KerasModel(ks.compiled_config(model_dir=str(tmp_path), save_summary_steps=2))
+    for _ in range(7):
+        net.train(x, y)
+    net.on_run_end()
+    net.on_run_end()                                     # nothing pending: nothing more written
+    net.model_dir.close()
+    written = {}
+    for path in glob.glob(str(tmp_path / 'events.*')):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                written.setdefault(v.tag, []).append((event.step, float(tf.make_ndarray(v.tensor))))
+    assert [s for s, _ in written['loss']] == [2, 4, 6, 7]
+    assert written['loss'][-1][1] == pytest.approx(net.history['train'][-1]['loss'], rel=1e-6)
+
+
+def test_a_compiled_model_with_compile_options_in_the_config_is_refused():
+    model = ks.mlp()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss='mae')
+    with pytest.raises(ModelError, match=r"Expected either a compiled Keras model or config \['loss', 'optimizer'\]"
+                                         r" .* Received: both, model 'mlp' already compiled \(optimizer SGD"):
+        KerasModel({'model': model, 'loss': 'mse', 'optimizer': 'adam'})
+    assert isinstance(KerasModel({'model': model}).optimizer, keras.optimizers.SGD)
+
+
+@pytest.mark.parametrize('config, message', [
+    ({'loss': 'msee'}, r"config\['loss'\] .* Received: 'msee', which Keras does not know"),
+    ({'loss': 'mse', 'optimizer': 'adamm'}, r"config\['optimizer'\] .* Received: 'adamm', which Keras does not know"),
+])
+def test_unknown_loss_or_optimizer_names_fail_at_construction(config, message):
+    with pytest.raises(ModelError, match=message):
+        KerasModel({'model': ks.mlp, **config})

@@ -51,7 +51,6 @@ class KerasModel(BaseModel):
         self._eval: list[dict] = []
         self._count: list | None = None          # NOTE [ Counted steps ]
         self._shape_of: tuple | None = None
-        self._unsummarized = False               # train scalars collected since the last summary write
 
     def _attach(self) -> None:
         self.model_dir = ModelDir(self.options, owner=self, name=self.name)
@@ -243,9 +242,7 @@ class KerasModel(BaseModel):
         """Called by the pipeline when a run ends: write pending eval summaries and checkpoint the last step."""
         with self._lock:
             self._count = None          # read the step again next run (NOTE [ Counted steps ])
-            if self._unsummarized:      # the last, partial window of train scalars: its mean at the current step
-                self.model_dir.summarize(self.step, {}, force=True)
-                self._unsummarized = False
+            self.model_dir.flush_summaries(self.step)    # the last, partial window of train scalars
             if self._eval:  # the means over this run's test batches, at the current step (as Estimator's eval)
                 means = {k: float(np.mean([e[k] for e in self._eval])) for k in self._eval[0]}
                 self.model_dir.summarize(self.step, means, subdir='eval', force=True)
@@ -285,8 +282,7 @@ class KerasModel(BaseModel):
             values = {k: float(v) for k, v in values.items()}
             step = self._counted_step()
             self.history['train'].append({'step': step, **values})
-            written = self.model_dir.summarize(step, values)
-            self._unsummarized = not written and self.options.save_summary_steps is not None
+            self.model_dir.summarize(step, values)
             if self.model_dir.due(step):
                 self.save_checkpoint()
         return self._result(values)

@@ -411,6 +411,14 @@ class ModelDir:
             self._write_scalars(key, step, means)
             return True
 
+    def flush_summaries(self, step: int) -> bool:
+        """Write the means of the train scalars collected since the last write (the last, partial window of a run)
+        at `step`; nothing if none were. Returns whether a summary was written."""
+        with self._lock:
+            if not self._pending.get(''):
+                return False
+            return self.summarize(step, {}, force=True)
+
     def _write_scalars(self, key: str, step: int, values: dict[str, float]) -> None:
         from .._optional import import_optional
         tf = import_optional('tensorflow', extra='tf')

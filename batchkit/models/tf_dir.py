@@ -157,6 +157,7 @@ class TFModelDir:
     def on_run_end(self) -> None:
         """The eval summary of this run's test() calls, and the checkpoint (if the model trained since the last)."""
         self.write_eval_summary()
+        self.dir.flush_summaries(self.model.step)        # the last, partial window of train scalars
         if self._unsaved:
             self.save()
 

@@ -250,7 +250,7 @@ def test_warm_start_only_without_own_checkpoints(tmp_path):
 
 def test_summaries_are_readable_with_summary_iterator(tmp_path):
     model = make(tmp_path, save_summary_steps=4)
-    train(model, 13)
+    losses = train(model, 13)
     model.test({'x': XT}, YT)
     model.close()
     scalars: dict = {}
@@ -261,8 +261,9 @@ def test_summaries_are_readable_with_summary_iterator(tmp_path):
                     for value in event.summary.value:
                         tag = os.path.relpath(os.path.join(root, value.tag), tmp_path)
                         scalars.setdefault(tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
-    assert [s for s, _ in scalars['loss']] == [4, 8, 12]
-    assert [s for s, _ in scalars['steps_per_sec']] == [8, 12] and all(v > 0 for _, v in scalars['steps_per_sec'])
+    assert [s for s, _ in scalars['loss']] == [4, 8, 12, 13]        # 13: the last, partial window, at close
+    assert scalars['loss'][-1][1] == pytest.approx(losses[-1], rel=1e-5)
+    assert [s for s, _ in scalars['steps_per_sec']] == [8, 12, 13] and all(v > 0 for _, v in scalars['steps_per_sec'])
     assert scalars['eval/accuracy'][0][0] == 13 and 0 <= scalars['eval/accuracy'][0][1] <= 1
     assert [s for s, _ in scalars['eval/loss']] == [13]
 

@@ -1,6 +1,8 @@
 """Dataset: an index, a batch class and preloaded data; splits and batch generation."""
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from .pipeline.pipeline import Pipeline
 
 __all__ = ['Dataset']
+
+_CV_NAME = re.compile(r'cv\d+')      # the attributes cv_split sets: cv0, cv1, ...
 
 
 class Dataset:
@@ -45,6 +49,8 @@ class Dataset:
                     "Expected `preloaded` keyed by component name, each value holding one row per item, e.g. "
                     f"{{'images': X}}. Received: a dict keyed by item ids {list(preloaded)[:5]}. Stack the rows: "
                     "{'name': np.stack([d[i] for i in ids])}.")
+        if isinstance(preloaded, dict) and batch_class.components is not None:
+            _check_preloaded_keys(preloaded, batch_class)
         self.preloaded = preloaded
         if preloaded is not None:
             batch_class.check_preloaded(preloaded, len(self.index))
@@ -62,6 +68,12 @@ class Dataset:
         if not arrays:
             raise BatchkitValueError("Expected at least one array, e.g. from_arrays(images=X). Received: none.")
         arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        scalars = {k: v.item() for k, v in arrays.items() if v.ndim == 0}
+        if scalars:
+            raise BatchkitTypeError(
+                f"Expected each array to hold one row per item (an array or a list). Received: scalars "
+                f"{', '.join(f'{k}={v!r:.40}' for k, v in scalars.items())}. Pass e.g. {next(iter(scalars))}=[...], "
+                "or np.full(n, value) for the same value on every item.")
         sizes = {k: len(v) for k, v in arrays.items()}
         if len(set(sizes.values())) != 1:
             raise BatchkitValueError(f"Expected arrays of the same length. Received lengths {sizes}")
@@ -104,7 +116,7 @@ class Dataset:
         sub.index = index
         sub.train = sub.test = sub.validation = None
         sub._next_batch = None
-        for name in [n for n in sub.__dict__ if n.startswith('cv') and n[2:].isdigit()]:
+        for name in [n for n in sub.__dict__ if _CV_NAME.fullmatch(n)]:
             del sub.__dict__[name]          # the folds of the whole dataset hold items outside this subset
         return sub
 
@@ -121,18 +133,19 @@ class Dataset:
 
     def cv_split(self, n_splits: int = 5, shuffle: Any = False) -> None:
         """Set `cv0` ... `cv{n_splits-1}`, each with `train` and `test` (fold k is the test set of cv k)."""
-        if isinstance(n_splits, bool) or not isinstance(n_splits, int) or not 2 <= n_splits <= len(self):
+        # ValueError for a wrong type too (a str, a float, a bool), as before: one rule, "an int from 2 to N"
+        if isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, (int, np.integer)) \
+                or not 2 <= n_splits <= len(self):
             raise BatchkitValueError(
                 f"Expected `n_splits` to be an int from 2 to the dataset size ({len(self)}). Received: {n_splits!r}")
         from .index import make_rng
 
+        n_splits = int(n_splits)
         rng = make_rng(shuffle)
         order = np.arange(len(self)) if rng is None else rng.permutation(len(self))
         folds = np.array_split(order, n_splits)
-        k = n_splits
-        while f'cv{k}' in self.__dict__:          # folds of an earlier cv_split with more splits
-            delattr(self, f'cv{k}')
-            k += 1
+        for name in [name for name in self.__dict__ if _CV_NAME.fullmatch(name)]:
+            del self.__dict__[name]             # folds of an earlier cv_split
         for k in range(n_splits):
             fold = self._subset(self.index)
             fold.train = self._subset(self.index.create_subset(np.concatenate(folds[:k] + folds[k + 1:])))
@@ -178,6 +191,24 @@ class Dataset:
         from .pipeline.pipeline import Pipeline
 
         return Pipeline(dataset=self, config=config)
+
+
+def _check_preloaded_keys(preloaded: dict, batch_class: type) -> None:
+    """Raise if `preloaded` has keys that are not components of `batch_class` (no batch would ever read them)."""
+    components = tuple(batch_class.components)
+    unknown = [k for k in preloaded if k not in components]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), components, n=1) if isinstance(key, str) else []
+        if close:
+            hints.append(f'{close[0]!r} for {key!r}')
+    fix = f" Did you mean {', '.join(hints)}?" if hints else \
+        f" Rename the keys to components, or add them to {batch_class.__name__}.components."
+    raise BatchkitValueError(
+        f"Expected `preloaded` keys to be components of {batch_class.__name__}: {components}. "
+        f"Received: unknown key(s) {unknown!r:.120}.{fix}")
 
 
 def _normalize_preloaded(preloaded: Any, batch_class: type) -> Any:

@@ -10,6 +10,7 @@ import numpy as np
 import wrapt
 
 from .errors import BatchkitTypeError, BatchkitValueError
+from .index import _check_positive_int
 
 __all__ = ['ActionSpec', 'ModelSpec', 'action', 'describe_call', 'describe_params', 'inbatch_parallel', 'invoke_action',
            'model']
@@ -183,8 +184,8 @@ def inbatch_parallel(init: str | Callable = 'indices', post: str | Callable | No
 
     if target not in PARALLEL_TARGETS:
         raise BatchkitValueError(f"Expected `target` to be one of {PARALLEL_TARGETS}. Received: target={target!r}")
-    if n_workers is not None and (not isinstance(n_workers, int) or n_workers < 1):
-        raise BatchkitValueError(f"Expected `n_workers` to be a positive int or None. Received: n_workers={n_workers!r}")
+    if n_workers is not None:
+        n_workers = _check_positive_int('n_workers', n_workers, 'a positive int or None')
     _check_lock_options(action_options.get('use_lock'), action_options.get('lock_timeout'))
 
     def decorate(fn: Callable) -> wrapt.FunctionWrapper:

@@ -52,12 +52,30 @@ def shuffle_key(shuffle: Any) -> tuple:
     return ('object', id(shuffle))
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise BatchkitTypeError(f"Expected `{name}` to be a positive int. Received: {name}={value!r}")
+def _check_positive_int(name: str, value: Any, expected: str = 'a positive int') -> int:
+    """`value` as an int (a Python or numpy int, not a bool) >= 1; `expected` words the error messages."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise BatchkitTypeError(
+            f"Expected `{name}` to be {expected}. Received: {name}={value!r} of type {type(value).__name__}")
     if value < 1:
-        raise BatchkitValueError(f"Expected `{name}` to be a positive int. Received: {name}={value}")
+        raise BatchkitValueError(f"Expected `{name}` to be {expected}. Received: {name}={value}")
     return int(value)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+_REAL_TYPES = (int, float, np.integer, np.floating)
+
+
+def _is_real(value: Any) -> bool:
+    """True for a Python or numpy int or float, False for a bool (True is not a share of 1)."""
+    return isinstance(value, _REAL_TYPES) and not isinstance(value, (bool, np.bool_))
 
 
 class BatchPlan:
@@ -192,14 +210,25 @@ class DatasetIndex:
         if isinstance(index, (str, bytes)) or not isinstance(index, (Sequence, np.ndarray, range)):
             raise BatchkitTypeError(
                 f"Expected an int size or a 1-D list/array of ids. Received: {type(index).__name__} {index!r:.80}")
-        ids = np.asarray(index)
+        try:
+            ids = np.asarray(index)
+        except ValueError:            # numpy cannot make one array of nested lists of unequal lengths
+            raise BatchkitValueError(
+                f"Expected a 1-D list/array of ids. Received: a nested list of unequal lengths {index!r:.80}. "
+                "Pass one id per item, e.g. [1, 2, 3] or ['a', 'b', 'c'].") from None
         if len(ids) == 0:
             raise BatchkitValueError("Expected at least one id. Received: an empty list of ids. "
                                      "An empty index has no batch to give; pass the ids of the dataset's items.")
         if ids.ndim != 1:
             raise BatchkitValueError(f"Expected a 1-D array of ids. Received: an array of shape {ids.shape}")
-        if len(np.unique(ids)) != len(ids):
+        try:
             values, counts = np.unique(ids, return_counts=True)
+        except TypeError:             # an object array of ids that cannot be ordered: 1 and 'a', or None
+            kinds = sorted({type(i).__name__ for i in ids.tolist()})
+            raise BatchkitTypeError(
+                f"Expected ids of one sortable type (all ints or all strs). Received: ids of types {kinds}, "
+                f"e.g. {ids[:5].tolist()!r:.80}. Convert them to one type, e.g. [str(i) for i in ids].") from None
+        if len(values) != len(ids):
             raise BatchkitValueError(
                 f"Expected unique ids. Received: duplicates such as {values[counts > 1][:5].tolist()}")
         return ids
@@ -251,11 +280,22 @@ class DatasetIndex:
     def get_pos(self, ids: Any) -> np.ndarray:
         """Positions (in this index) of the given ids."""
         self._pos_map()
-        single = np.ndim(ids) == 0
+        expected = "Expected an id or a 1-D list/array of ids of this index (hashable scalars: ints or strs)."
         try:
-            pos = [self._pos_of[i] for i in np.atleast_1d(ids).tolist()]
+            flat = np.asarray(ids)
+        except ValueError:            # nested lists of unequal lengths
+            flat = None
+        if flat is None or flat.ndim > 1:
+            raise BatchkitTypeError(f"{expected} Received: a nested list/array {ids!r:.80}. "
+                                    "Pass a flat list of ids, e.g. [1, 2].")
+        single = flat.ndim == 0
+        try:
+            pos = [self._pos_of[i] for i in np.atleast_1d(flat).tolist()]
         except KeyError as e:
             raise BatchkitKeyError(f"Expected ids of this index. Received: unknown id {e.args[0]!r}") from None
+        except TypeError:             # an unhashable id, such as a list or a dict inside an object array
+            bad = next((i for i in np.atleast_1d(flat).tolist() if not _hashable(i)), ids)
+            raise BatchkitTypeError(f"{expected} Received: an id {bad!r:.60} of type {type(bad).__name__}.") from None
         return np.asarray(pos[0] if single else pos)
 
     def create_subset(self, positions: Any) -> 'DatasetIndex':
@@ -273,22 +313,45 @@ class DatasetIndex:
 
     def subset_by_ids(self, ids: Iterable) -> 'DatasetIndex':
         """A subset of this index: the items with the given ids."""
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable) or \
+                isinstance(ids, np.ndarray) and ids.ndim == 0:
+            raise BatchkitTypeError(
+                f"Expected `ids` to be a list/array of ids of this index. Received: ids={ids!r:.80} of type "
+                f"{type(ids).__name__}. For one item pass a list: subset_by_ids([{ids!r:.40}]).")
         return self.create_subset(self.get_pos(list(ids)))
 
     def split_positions(self, shares: Any = 0.8, shuffle: Any = False) -> list[np.ndarray]:
         """Positions of each part: the first share, then the next, and the rest after the last given share."""
-        shares = [shares] if isinstance(shares, (int, float)) else list(shares)
-        if not 1 <= len(shares) <= 3 or any(not isinstance(s, (int, float)) or s < 0 for s in shares):
-            raise BatchkitValueError(
-                f"Expected `shares` to be a float or a list of 1-3 non-negative floats. Received: shares={shares!r}")
-        if sum(shares) > 1 + 1e-9:
-            raise BatchkitValueError(f"Expected `shares` to sum to <= 1. Received: {shares} (sum {sum(shares):.3f})")
-        if len(shares) < 3 and sum(shares) < 1:
-            shares.append(1 - sum(shares))
+        expected = "Expected `shares` to be a float or a list of 1-3 non-negative floats"
+        if isinstance(shares, np.ndarray) and shares.ndim == 0:
+            shares = shares[()]
+        if _is_real(shares):
+            shares = [shares]
+        elif isinstance(shares, (list, tuple, np.ndarray)):
+            shares = list(shares)
+        else:
+            raise BatchkitTypeError(f"{expected}, e.g. 0.8 or [0.7, 0.2]. Received: shares={shares!r:.80} of type "
+                                    f"{type(shares).__name__}.")
+        wrong = [s for s in shares if not _is_real(s)]
+        if wrong:
+            raise BatchkitTypeError(f"{expected}, e.g. 0.8 or [0.7, 0.2]. Received: shares={shares!r:.80} with "
+                                    f"{wrong[0]!r:.40} of type {type(wrong[0]).__name__}.")
+        shares = [float(s) for s in shares]     # numpy scalars too, so messages and arithmetic are plain floats
+        if not 1 <= len(shares) <= 3 or any(not s >= 0 for s in shares):     # `not >=` also catches NaN
+            raise BatchkitValueError(f"{expected}. Received: shares={shares!r}")
+        # float32 shares that sum to 1 are off by ~1e-7 (0.3f + 0.2f + 0.5f = 1.0000000149): count them as 1
+        tol = 1e-6
+        total = sum(shares)
+        if total > 1 + tol:
+            raise BatchkitValueError(f"Expected `shares` to sum to <= 1. Received: {shares} (sum {total:.3f})")
+        if len(shares) < 3 and total < 1 - tol:
+            shares.append(1 - total)
         rng = make_rng(shuffle)
         n = len(self)
         order = np.arange(n) if rng is None else rng.permutation(n)
         bounds = np.round(np.cumsum([0, *shares]) * n).astype(int).clip(0, n)
+        if sum(shares) >= 1 - tol:
+            bounds[-1] = n                          # shares summing to 1 use every item
         sizes = np.diff(bounds).tolist()
         if 0 in sizes:
             raise BatchkitValueError(

@@ -139,8 +139,8 @@ def test_split_shuffle_is_reproducible():
     ([0.5, 0.3, 0.3], r'sum to <= 1'),
     ([-0.1], r'non-negative'),
     ([0.2, 0.2, 0.2, 0.2], r'1-3 non-negative floats'),
-    ('half', r'non-negative floats'),
-], ids=['sum-over-1', 'single-over-1', 'three-over-1', 'negative', 'four-shares', 'str'])
+    (float('nan'), r'non-negative floats. Received: shares=\[nan\]'),
+], ids=['sum-over-1', 'single-over-1', 'three-over-1', 'negative', 'four-shares', 'nan'])
 def test_split_errors(shares, regex):
     with pytest.raises(ValueError, match=regex) as info:
         Dataset(10).split(shares)
@@ -213,7 +213,7 @@ def test_cv_split_uneven_and_shuffled():
         assert sorted(fold.train.indices.tolist() + test) == list('abcdefghijk')
 
 
-@pytest.mark.parametrize('n_splits', [1, 0, -2, 11, 2.5, True, '5'])
+@pytest.mark.parametrize('n_splits', [1, 0, -2, 11, 2.5, True, '5', np.True_, np.int64(11)])
 def test_cv_split_bad_n_splits(n_splits):
     with pytest.raises(ValueError, match=r'`n_splits` to be an int from 2 to the dataset size \(10\)') as info:
         Dataset(10).cv_split(n_splits=n_splits)
@@ -340,3 +340,76 @@ def test_subsets_do_not_inherit_the_folds_of_the_whole_dataset():
     assert not any(hasattr(ds.cv3, f'cv{k}') for k in range(5))
     ds.train.cv_split(5)
     assert set(ds.train.cv0.train.indices) | set(ds.train.cv0.test.indices) == set(range(5))
+
+
+@pytest.mark.parametrize(('shares', 'regex'), [
+    (None, r'a float or a list of 1-3 non-negative floats.*Received: shares=None of type NoneType'),
+    ('0.8', r"Received: shares='0.8' of type str"),
+    ('half', r"Received: shares='half' of type str"),
+    (True, r'Received: shares=True of type bool'),
+    ([0.5, None], r'Received: shares=\[0.5, None\] with None of type NoneType'),
+    ([0.5, '0.3'], r"with '0.3' of type str"),
+    ({'train': 0.8}, r'of type dict'),
+], ids=['none', 'str-number', 'str', 'bool', 'none-in-list', 'str-in-list', 'dict'])
+def test_split_wrong_types(shares, regex):
+    with pytest.raises(TypeError, match=regex) as info:
+        Dataset(10).split(shares)
+    assert isinstance(info.value, BatchkitError)
+
+
+@pytest.mark.parametrize(('shares', 'sizes'), [
+    (np.float32(0.8), [8, 2]),
+    (np.float64(0.8), [8, 2]),
+    (np.array(0.8), [8, 2]),
+    ([np.float32(.7), np.float32(.2)], [7, 2, 1]),
+    (np.array([0.5, 0.3, 0.2], dtype=np.float32), [5, 3, 2]),
+    ((np.int64(1),), [10]),
+    ([np.float32(0.7), np.float32(0.3)], [7, 3]),
+], ids=['float32', 'float64', '0d-array', 'float32-list', 'float32-array', 'int64-tuple', 'float32-sum-1'])
+def test_split_accepts_numpy_scalars(shares, sizes):
+    ds = Dataset(10)
+    ds.split(shares)
+    parts = [p for p in (ds.train, ds.test, ds.validation) if p is not None]
+    assert [len(p) for p in parts] == sizes
+    assert sorted(sum((p.indices.tolist() for p in parts), [])) == list(range(10))
+
+
+def test_cv_split_accepts_a_numpy_int():
+    ds = Dataset(9)
+    ds.cv_split(np.int64(3))
+    assert [getattr(ds, f'cv{k}').test.indices.tolist() for k in range(3)] == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert not hasattr(ds, 'cv3')
+
+
+class _ImagesLabels(ArrayBatch):
+    components = ('images', 'labels')
+
+
+@pytest.mark.parametrize(('preloaded', 'regex'), [
+    ({'imgs': np.zeros((10, 2)), 'labels': np.arange(10)},
+     r"keys to be components of _ImagesLabels: \('images', 'labels'\). Received: unknown key\(s\) \['imgs'\]. "
+     r"Did you mean 'images' for 'imgs'\?"),
+    ({'images': np.zeros((10, 2)), 'labels': np.arange(10), 'weights': np.ones(10)},
+     r"Received: unknown key\(s\) \['weights'\]. Rename the keys to components, or add them to "
+     r"_ImagesLabels.components"),
+], ids=['typo', 'extra'])
+def test_preloaded_key_that_is_not_a_component(preloaded, regex):
+    with pytest.raises(ValueError, match=regex) as info:
+        Dataset(10, _ImagesLabels, preloaded=preloaded)
+    assert isinstance(info.value, BatchkitError)
+
+
+def test_preloaded_keys_are_free_for_a_class_without_declared_components():
+    batch = next(Dataset(4, ArrayBatch, preloaded={'anything': np.arange(4)}).gen_batch(2))
+    assert batch.anything.tolist() == [0, 1]
+    assert next(Dataset(3, _ImagesLabels, preloaded={'labels': np.arange(3)}).gen_batch(3)).labels.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(('arrays', 'regex'), [
+    ({'a': 5}, r'one row per item \(an array or a list\). Received: scalars a=5\. Pass e.g. a=\[...\]'),
+    ({'x': np.arange(3), 'y': 'abc'}, r"Received: scalars y='abc'"),
+], ids=['int', 'str'])
+def test_from_arrays_scalar_is_a_type_error(arrays, regex):
+    with pytest.raises(TypeError, match=regex) as info:
+        Dataset.from_arrays(**arrays)
+    assert isinstance(info.value, BatchkitError)

@@ -474,8 +474,14 @@ def _fn(self):
                                                            r"'processes'\). Received: target='bogus'"),
     (lambda: inbatch_parallel(n_workers=0), ValueError, r'`n_workers` to be a positive int or None'),
     (lambda: inbatch_parallel(use_lock=2.5), TypeError, r'`use_lock`'),
+    (lambda: inbatch_parallel(n_workers='2'), TypeError, r"`n_workers` to be a positive int or None. "
+                                                         r"Received: n_workers='2' of type str"),
+    (lambda: inbatch_parallel(n_workers=True), TypeError, r'n_workers=True of type bool'),
+    (lambda: inbatch_parallel(n_workers=2.0), TypeError, r'n_workers=2.0 of type float'),
+    (lambda: inbatch_parallel(n_workers=np.int64(0)), ValueError, r'positive int or None. Received: n_workers=0'),
 ], ids=['use-lock-int', 'use-lock-list', 'timeout-zero', 'timeout-str', 'model-int', 'action-non-callable',
-        'model-mode', 'parallel-target', 'parallel-workers', 'parallel-use-lock'])
+        'model-mode', 'parallel-target', 'parallel-workers', 'parallel-use-lock', 'parallel-workers-str',
+        'parallel-workers-bool', 'parallel-workers-float', 'parallel-workers-np-zero'])
 def test_decorator_argument_errors(make, error, regex):
     with pytest.raises(error, match=regex) as info:
         make()
@@ -605,3 +611,21 @@ def test_signature_errors_show_the_users_call(chain, regex):
         chain(Dataset(4, _SignatureBatch).p)
     assert isinstance(info.value, BatchkitError)
     assert 'self' not in str(info.value) and "'float'" not in str(info.value) and "'Pipeline'" not in str(info.value)
+
+
+def test_inbatch_parallel_accepts_a_numpy_int_for_n_workers():
+    class NBatch(ArrayBatch):
+        components = ('x',)
+
+        @inbatch_parallel(init='indices', post='collect', target='threads', n_workers=np.int64(2))
+        def square(self, ix):
+            return int(self.x[self.index.get_pos(ix)]) ** 2
+
+        def collect(self, results):
+            self.squares = results
+            return self
+
+    n_workers = NBatch.actions['square'].parallel.n_workers
+    assert n_workers == 2 and type(n_workers) is int
+    batch = NBatch(DatasetIndex(4), preloaded={'x': np.arange(4)})
+    assert batch.square().squares == [0, 1, 4, 9]

@@ -91,6 +91,39 @@ def test_get_pos_unknown_id():
         DatasetIndex(['a', 'b']).get_pos('zz')
 
 
+@pytest.mark.parametrize(('index', 'error', 'regex'), [
+    ([[1], [2, 3]], ValueError, r'1-D list/array of ids. Received: a nested list of unequal lengths \[\[1\], \[2, 3\]\]'),
+    (np.array([1, 'a', None], dtype=object), TypeError,
+     r"one sortable type \(all ints or all strs\). Received: ids of types \['NoneType', 'int', 'str'\]"),
+    (np.array([3, None, 1], dtype=object), TypeError, r"types \['NoneType', 'int'\]"),
+], ids=['ragged', 'mixed-object', 'none-object'])
+def test_index_ids_numpy_cannot_handle(index, error, regex):
+    with pytest.raises(error, match=regex) as info:
+        DatasetIndex(index)
+    assert isinstance(info.value, BatchkitError)
+
+
+def test_index_of_object_ids_of_one_type():
+    assert DatasetIndex(np.array([3, 1, 2], dtype=object)).get_pos(1).tolist() == 1
+
+
+@pytest.mark.parametrize(('call', 'regex'), [
+    (lambda ix: ix.subset_by_ids(3), r'`ids` to be a list/array of ids.*Received: ids=3 of type int.*subset_by_ids\(\[3\]\)'),
+    (lambda ix: ix.subset_by_ids(np.int64(3)), r'ids=np.int64\(3\) of type int64|ids=3 of type int64'),
+    (lambda ix: ix.subset_by_ids(np.array(3)), r'of type ndarray'),
+    (lambda ix: ix.subset_by_ids('ab'), r"ids='ab' of type str"),
+    (lambda ix: ix.get_pos([[1, 2]]), r'1-D list/array of ids.*Received: a nested list/array \[\[1, 2\]\]'),
+    (lambda ix: ix.get_pos([[1], [2, 3]]), r'Received: a nested list/array \[\[1\], \[2, 3\]\]'),
+    (lambda ix: ix.get_pos(np.array([1, {}], dtype=object)), r'hashable scalars.*Received: an id \{\} of type dict'),
+    (lambda ix: ix.subset_by_ids([[1, 2]]), r'Received: a nested list/array'),
+], ids=['subset-int', 'subset-np-int', 'subset-0d', 'subset-str', 'pos-nested', 'pos-ragged', 'pos-unhashable',
+        'subset-nested'])
+def test_ids_of_the_wrong_type(call, regex):
+    with pytest.raises(TypeError, match=regex) as info:
+        call(DatasetIndex(5))
+    assert isinstance(info.value, BatchkitError)
+
+
 def test_create_subset_and_subset_by_ids():
     ix = DatasetIndex(np.array(['a', 'b', 'c', 'd']))
     sub = ix.create_subset([3, 1])
@@ -100,6 +133,8 @@ def test_create_subset_and_subset_by_ids():
     assert subsub.indices.tolist() == ['b']
     assert subsub.root_positions.tolist() == [1]
     assert ix.subset_by_ids(['c', 'a']).indices.tolist() == ['c', 'a']
+    assert ix.subset_by_ids(np.array(['d'])).indices.tolist() == ['d']
+    assert ix.subset_by_ids(i for i in ['b', 'a']).indices.tolist() == ['b', 'a']
 
 
 # --- FilesIndex --------------------------------------------------------------------------------------------

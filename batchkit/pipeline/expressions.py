@@ -1,10 +1,17 @@
 """Named expressions (B V C F R I M D W): placeholders in action arguments, evaluated per batch.
 
 NOTE [ Evaluation ]
-An expression is evaluated with `get(batch, pipeline)`. `C` and `D` depend only on the pipeline, which is fixed
-for a run, so `fold` replaces them by their values once per run; what is left (B, R, I, F, W and arithmetic)
-needs only the batch and can be evaluated in a worker process. `V` and `M` read shared state, so an op that
-uses them runs in order on the consuming side (see NOTE [ Head and tail ] in prefetch.py).
+An expression is evaluated with `evaluate(expr, batch, pipeline)` (the method `_get`). `C` and `D` depend only
+on the pipeline, which is fixed for a run, so `fold` replaces them by their values once per run; what is left
+(B, R, I, F, W and arithmetic) needs only the batch and can be evaluated in a worker process. `V` and `M` read
+shared state, so an op that uses them runs in order on the consuming side (see NOTE [ Head and tail ] in
+prefetch.py).
+
+NOTE [ Attribute names ]
+Any public attribute of an expression builds an attribute expression (`B('meta')[0].get('k')`), so an
+expression's own machinery and fields are underscored. The exceptions are the save targets' `name`, `mode` and
+`set` on `B` and `V`, which the pipeline reads; reach a component's attribute with those names through the
+batch: `B().images.name`.
 """
 from __future__ import annotations
 
@@ -45,14 +52,14 @@ def step_context(where: str) -> Iterator[None]:
 class NamedExpression:
     """Base of all named expressions: arithmetic, comparison, indexing, attributes and calls build new ones."""
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         raise NotImplementedError
 
-    def children(self) -> tuple:
+    def _children(self) -> tuple:
         """The sub-expressions and containers this expression evaluates (for walking expression trees)."""
         return ()
 
-    def fold(self, pipeline: Any) -> Any:
+    def _fold(self, pipeline: Any) -> Any:
         """This expression with its run constants (C, D) replaced by their values; evaluated once per run."""
         return self
 
@@ -98,13 +105,13 @@ class _Op(NamedExpression):
     def __init__(self, op: Callable, operands: tuple, symbol: str) -> None:
         self._op, self._operands, self._symbol = op, operands, symbol
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         return self._op(*(evaluate(x, batch, pipeline) for x in self._operands))
 
-    def children(self) -> tuple:
+    def _children(self) -> tuple:
         return self._operands
 
-    def fold(self, pipeline: Any) -> 'NamedExpression':
+    def _fold(self, pipeline: Any) -> 'NamedExpression':
         return _Op(self._op, tuple(fold(x, pipeline) for x in self._operands), self._symbol)
 
     def __repr__(self) -> str:
@@ -115,13 +122,13 @@ class _Attr(NamedExpression):
     def __init__(self, base: Any, name: str) -> None:
         self._base, self._name = base, name
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         return getattr(evaluate(self._base, batch, pipeline), self._name)
 
-    def children(self) -> tuple:
+    def _children(self) -> tuple:
         return (self._base,)
 
-    def fold(self, pipeline: Any) -> 'NamedExpression':
+    def _fold(self, pipeline: Any) -> 'NamedExpression':
         return _Attr(fold(self._base, pipeline), self._name)
 
     def __repr__(self) -> str:
@@ -132,14 +139,14 @@ class _Call(NamedExpression):
     def __init__(self, fn: Any, args: tuple, kwargs: dict) -> None:
         self._fn, self._args, self._kwargs = fn, args, kwargs
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         fn = evaluate(self._fn, batch, pipeline)
         return fn(*evaluate(self._args, batch, pipeline), **evaluate(self._kwargs, batch, pipeline))
 
-    def children(self) -> tuple:
+    def _children(self) -> tuple:
         return (self._fn, self._args, self._kwargs)
 
-    def fold(self, pipeline: Any) -> 'NamedExpression':
+    def _fold(self, pipeline: Any) -> 'NamedExpression':
         return _Call(fold(self._fn, pipeline), fold(self._args, pipeline), fold(self._kwargs, pipeline))
 
     def __repr__(self) -> str:
@@ -152,7 +159,7 @@ class _Literal(NamedExpression):
     def __init__(self, value: Any) -> None:
         self._value = value
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         return self._value
 
 
@@ -176,7 +183,7 @@ class B(NamedExpression, metaclass=_NameSugar):
             normalize_mode(mode)
         self.name, self.mode = name, mode
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         """The component or attribute `name` of `batch` (the batch itself for `B()`)."""
         if batch is None:
             raise BatchkitRuntimeError(f"Expected a batch to evaluate B({self.name!r}). Received: none, as in a "
@@ -197,7 +204,7 @@ class B(NamedExpression, metaclass=_NameSugar):
                 f"Received: a batch without it.{hint if hint.startswith(' Did') else ''}"
                 f" Public names: {', '.join(known)}.") from None
 
-    def fold(self, pipeline: Any) -> 'B':
+    def _fold(self, pipeline: Any) -> 'B':
         """This expression, tagged with the pipeline step it belongs to (for error messages)."""
         where = _STEP.get()
         if where is None:
@@ -229,7 +236,7 @@ class V(NamedExpression):
             normalize_mode(mode)
         self.name, self.mode = name, mode
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         """The value of the pipeline's variable `name`."""
         return pipeline.get_variable(self.name)
 
@@ -247,33 +254,45 @@ def _check_name(kind: str, name: Any, what: str) -> str:
     return name
 
 
+def _config_keys(config: dict, prefix: str = '') -> Iterator[str]:
+    """Every key C can name in `config`: the flat keys and the nested ones as 'a/b'."""
+    for key, value in config.items():
+        yield f'{prefix}{key}'
+        if isinstance(value, dict):
+            yield from _config_keys(value, f'{prefix}{key}/')
+
+
 class C(NamedExpression):
     """A config option: `C('scale', default=255.)`; nested keys as 'model/lr'."""
 
     def __init__(self, name: str, default: Any = _MISSING) -> None:
-        self.name, self.default = _check_name('C', name, "a config key such as 'scale' or 'model/lr'"), default
+        self._name, self._default = _check_name('C', name, "a config key such as 'scale' or 'model/lr'"), default
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
-        """The config option `name` of `pipeline` (nested keys as 'a/b'), or the default."""
+    def _get(self, batch: Any, pipeline: Any) -> Any:
+        """The config option `name` of `pipeline` (a flat key such as 'model/lr' first, then nested dicts), or
+        the default."""
         config = pipeline.config
+        if isinstance(config, dict) and self._name in config:
+            return config[self._name]
         value: Any = config
-        for part in self.name.split('/'):
+        for part in self._name.split('/'):
             if isinstance(value, dict) and part in value:
                 value = value[part]
-            elif self.default is not _MISSING:
-                return self.default
+            elif self._default is not _MISSING:
+                return self._default
             else:
-                raise ConfigError(f"Expected config option {self.name!r}. Received: a config without it "
-                                  f"(keys: {sorted(config)}).{suggest(part, value if isinstance(value, dict) else ())} "
-                                  f"Pass it with `pipeline << {{{self.name!r}: ...}}` or give C(..., default=...).")
+                known = [k for k in _config_keys(config) if k != self._name]
+                raise ConfigError(f"Expected config option {self._name!r}. Received: a config without it "
+                                  f"(keys: {sorted(map(str, config))}).{suggest(self._name, known)} "
+                                  f"Pass it with `pipeline << {{{self._name!r}: ...}}` or give C(..., default=...).")
         return value
 
-    def fold(self, pipeline: Any) -> Any:
+    def _fold(self, pipeline: Any) -> Any:
         """The config value itself: config does not change during a run."""
-        return _Literal(self.get(None, pipeline))
+        return _Literal(self._get(None, pipeline))
 
     def __repr__(self) -> str:
-        return f'C({self.name!r})'
+        return f'C({self._name!r})'
 
 
 class F(NamedExpression):
@@ -282,17 +301,17 @@ class F(NamedExpression):
     def __init__(self, fn: Callable) -> None:
         if not callable(fn):
             raise BatchkitTypeError(f"Expected F(...) to wrap a callable. Received: {type(fn).__name__} {fn!r:.60}")
-        self.fn = fn
+        self._fn = fn
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         """The result of `fn(batch)`."""
-        return self.fn(batch)
+        return self._fn(batch)
 
     def __call__(self, *args: Any, **kwargs: Any) -> NamedExpression:
-        return _Call(_Literal(self.fn), args, kwargs)
+        return _Call(_Literal(self._fn), args, kwargs)
 
     def __repr__(self) -> str:
-        return f'F({getattr(self.fn, "__name__", self.fn)!r})'
+        return f'F({getattr(self._fn, "__name__", self._fn)!r})'
 
 
 class R(NamedExpression):
@@ -302,21 +321,21 @@ class R(NamedExpression):
         if not isinstance(name, str) or not callable(getattr(np.random.Generator, name, None)):
             raise BatchkitValueError(f"Expected the name of a numpy.random.Generator method (e.g. 'normal', "
                                      f"'uniform', 'integers', 'choice'). Received: R({name!r})")
-        self.name, self.args, self.kwargs = name, args, kwargs
+        self._name, self._args, self._kwargs = name, args, kwargs
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         """A draw from the batch's generator, with the arguments evaluated for the batch."""
-        return getattr(batch.random, self.name)(*evaluate(self.args, batch, pipeline),
-                                                **evaluate(self.kwargs, batch, pipeline))
+        return getattr(batch.random, self._name)(*evaluate(self._args, batch, pipeline),
+                                                **evaluate(self._kwargs, batch, pipeline))
 
-    def children(self) -> tuple:
+    def _children(self) -> tuple:
         """The arguments of the draw."""
-        return (self.args, self.kwargs)
+        return (self._args, self._kwargs)
 
-    def fold(self, pipeline: Any) -> 'R':
+    def _fold(self, pipeline: Any) -> 'R':
         """This draw with the run constants in its arguments folded in."""
         r = R.__new__(R)
-        r.name, r.args, r.kwargs = self.name, fold(self.args, pipeline), fold(self.kwargs, pipeline)
+        r._name, r._args, r._kwargs = self._name, fold(self._args, pipeline), fold(self._kwargs, pipeline)
         return r
 
 
@@ -326,18 +345,18 @@ class I(NamedExpression):  # noqa: E742 - the API's name
     def __init__(self, name: str = 'current') -> None:
         if name not in ('current', 'max', 'ratio'):
             raise BatchkitValueError(f"Expected I('current'), I('max') or I('ratio'). Received: I({name!r})")
-        self.name = name
+        self._name = name
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         """The batch's iteration number in the run, the number of batches, or their ratio."""
         info = getattr(batch, '_run_info', None)
         if info is None:
-            raise BatchkitRuntimeError(f"Expected I({self.name!r}) to be evaluated in a pipeline run. Received: "
+            raise BatchkitRuntimeError(f"Expected I({self._name!r}) to be evaluated in a pipeline run. Received: "
                                        "a batch outside any run.")
         current = batch._pos + 1
-        if self.name == 'current':
+        if self._name == 'current':
             return current
-        if self.name == 'max':
+        if self._name == 'max':
             return info.n_batches
         return None if info.n_batches is None else current / info.n_batches
 
@@ -346,50 +365,50 @@ class M(NamedExpression):
     """A model of the pipeline: `M('my_model')`."""
 
     def __init__(self, name: str) -> None:
-        self.name = _check_name('M', name, 'a model name')
+        self._name = _check_name('M', name, 'a model name')
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         """The model `name` of the pipeline."""
-        return pipeline.get_model_by_name(self.name, batch=batch)
+        return pipeline.get_model_by_name(self._name, batch=batch)
 
 
 class D(NamedExpression):
     """An attribute of the pipeline's dataset: `D('size')`, `D('index.indices')`."""
 
     def __init__(self, name: str) -> None:
-        self.name = _check_name('D', name, "a dataset attribute such as 'size' or 'index.indices'")
+        self._name = _check_name('D', name, "a dataset attribute such as 'size' or 'index.indices'")
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         """The attribute `name` (dotted names follow attributes) of the pipeline's dataset."""
         value = pipeline.dataset
         if value is None:
-            raise BatchkitRuntimeError(f"Expected a pipeline linked to a dataset to evaluate D({self.name!r}). "
+            raise BatchkitRuntimeError(f"Expected a pipeline linked to a dataset to evaluate D({self._name!r}). "
                                        "Received: a template with no dataset. Link one with `pipeline << dataset`.")
-        for i, part in enumerate(self.name.split('.')):
+        for i, part in enumerate(self._name.split('.')):
             try:
                 value = getattr(value, part)
             except AttributeError:
-                where = '.'.join(['dataset', *self.name.split('.')[:i]])
+                where = '.'.join(['dataset', *self._name.split('.')[:i]])
                 known = [k for k in dir(value) if not k.startswith('_')]
                 raise BatchkitAttributeError(f"Expected an attribute of {where} ({type(value).__name__}). "
-                                             f"Received: D({self.name!r}), which has no {part!r}."
+                                             f"Received: D({self._name!r}), which has no {part!r}."
                                              f"{suggest(part, known)}") from None
         return value
 
-    def fold(self, pipeline: Any) -> Any:
+    def _fold(self, pipeline: Any) -> Any:
         """The dataset attribute itself: the dataset does not change during a run."""
-        return _Literal(self.get(None, pipeline))
+        return _Literal(self._get(None, pipeline))
 
 
 class W(NamedExpression):
     """Pass an expression on unevaluated: `W(B('images'))` reaches the action as the expression itself."""
 
     def __init__(self, expr: Any) -> None:
-        self.expr = expr
+        self._expr = expr
 
-    def get(self, batch: Any, pipeline: Any) -> Any:
+    def _get(self, batch: Any, pipeline: Any) -> Any:
         """The wrapped expression itself, unevaluated."""
-        return self.expr
+        return self._expr
 
 
 def _same(new: Any, old: Any) -> bool:
@@ -405,7 +424,7 @@ def evaluate(obj: Any, batch: Any, pipeline: Any) -> Any:
     batch. A container that holds expressions is rebuilt for each batch, with its expression-free parts shared.
     """
     if isinstance(obj, NamedExpression):
-        return obj.get(batch, pipeline)
+        return obj._get(batch, pipeline)
     kind = type(obj)
     if kind is list:
         new = [evaluate(x, batch, pipeline) for x in obj]
@@ -423,11 +442,11 @@ def fold(obj: Any, pipeline: Any) -> Any:
     """`obj` with the run-constant expressions (C, D) replaced by their values (see NOTE [ Containers keep
     their identity ])."""
     if isinstance(obj, (C, D)):
-        return obj.get(None, pipeline)
+        return obj._get(None, pipeline)
     if isinstance(obj, W):
         return obj
     if isinstance(obj, NamedExpression):
-        return obj.fold(pipeline)
+        return obj._fold(pipeline)
     kind = type(obj)
     if kind not in (list, tuple, dict) or not has_expressions(obj):
         return obj
@@ -443,7 +462,7 @@ def iter_expressions(obj: Any) -> Iterator[NamedExpression]:
     if isinstance(obj, NamedExpression):
         yield obj
         if not isinstance(obj, W):
-            for child in obj.children():
+            for child in obj._children():
                 yield from iter_expressions(child)
     elif type(obj) in (list, tuple):
         for x in obj:

@@ -258,7 +258,7 @@ def test_c_reads_config_with_default_and_nested_keys(ds, config, expr, expected)
 @pytest.mark.parametrize('config, key, message', [
     ({}, 'scale', r"config option 'scale'.*default="),
     ({'scal': 1}, 'scale', r"config option 'scale'.*Did you mean 'scal'"),
-    ({'model': {'lr': 1}}, 'model/l', r"config option 'model/l'.*Did you mean 'lr'"),
+    ({'model': {'lr': 1}}, 'model/l', r"config option 'model/l'.*Did you mean 'model/lr'"),
     ({'model': 3}, 'model/lr', r"config option 'model/lr'"),
 ])
 def test_missing_config_key_without_default_names_the_key(ds, config, key, message):

@@ -101,19 +101,18 @@ class KerasModel(BaseModel):
         losses = loss.values() if isinstance(loss, dict) else loss if isinstance(loss, (list, tuple)) else [loss]
         for name in losses:
             if isinstance(name, str):
-                try:
-                    keras.losses.get(name)
-                except ValueError as exc:
-                    raise ModelError(f"Expected config['loss'] of {self._what()} to be a Keras loss name (e.g. "
-                                     f"'mse', 'binary_crossentropy'), a keras.losses.Loss or a function. Received: "
-                                     f"{name!r}, which Keras does not know ({exc}).") from None
+                self._resolve(keras.losses.get, name, 'loss', "loss name (e.g. 'mse', 'binary_crossentropy'), "
+                              "a keras.losses.Loss or a function")
         if isinstance(optimizer, (str, dict)):
-            try:
-                keras.optimizers.get(optimizer)
-            except ValueError as exc:
-                raise ModelError(f"Expected config['optimizer'] of {self._what()} to be a Keras optimizer name (e.g. "
-                                 f"'adam', 'sgd') or a keras.optimizers.Optimizer. Received: {optimizer!r:.60}, "
-                                 f"which Keras does not know ({exc}).") from None
+            self._resolve(keras.optimizers.get, optimizer, 'optimizer',
+                          "optimizer name (e.g. 'adam', 'sgd') or a keras.optimizers.Optimizer")
+
+    def _resolve(self, get: Any, identifier: Any, key: str, expected: str) -> None:
+        try:
+            get(identifier)
+        except ValueError as exc:
+            raise ModelError(f"Expected config[{key!r}] of {self._what()} to be a Keras {expected}. Received: "
+                             f"{identifier!r:.60}, which Keras does not know ({exc}).") from None
 
     def _check_model(self, model: Any) -> Any:
         if not isinstance(model, keras.Model):

@@ -48,6 +48,10 @@ def _as_samples(values: Any, multi: bool, what: str) -> np.ndarray:
             raise MetricsInputError(f"Expected every batch of {what} to have the same number of outputs. "
                                     f"Received: {sorted({part.shape[1] for part in parts})}.") from None
         return np.concatenate(parts, axis=0)
+    if not np.isfinite(array).all():        # as sklearn: a NaN (a None in a list, too) would make every metric NaN
+        raise MetricsInputError(f"Expected {what} to hold finite numbers. Received: NaN or inf values (a None in a "
+                                f"list reads as NaN) in {what} of shape {array.shape}. Drop or replace them before "
+                                f"computing metrics.")
     if not multi:
         return array.reshape(-1, 1)
     if array.ndim == 0:

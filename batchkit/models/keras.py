@@ -207,15 +207,13 @@ class KerasModel(BaseModel):
     def _load_whole(self, path: str) -> None:
         """With no model yet (`build=False`), the file is the whole model; the config names custom objects."""
         custom: dict[str, Any] = {}
-        for key in ('loss', 'metrics', 'model', 'custom_objects'):
+        for key in ('loss', 'metrics', 'model'):       # one object, a list, or a dict per output
             value = self.config.get(key)
-            items = value.items() if isinstance(value, dict) else (
-                [(None, v) for v in value] if isinstance(value, (list, tuple)) else [(None, value)])
-            for name, obj in items:
-                if key == 'custom_objects' and name is not None:
-                    custom[name] = obj
-                elif callable(obj) and hasattr(obj, '__name__') and not isinstance(obj, keras.Model):
-                    custom[obj.__name__] = obj
+            objects = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) \
+                else [value]
+            custom.update({obj.__name__: obj for obj in objects
+                           if callable(obj) and hasattr(obj, '__name__') and not isinstance(obj, keras.Model)})
+        custom.update(self.config.get('custom_objects') or {})
         try:
             self.model = self._check_model(keras.models.load_model(path, custom_objects=custom or None))
         except Exception as exc:

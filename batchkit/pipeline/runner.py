@@ -87,8 +87,8 @@ class RunOptions:
         resets = () if reset is None else (reset,) if isinstance(reset, str) else \
             tuple(reset) if isinstance(reset, (list, tuple, set, frozenset)) else None
         if resets is None or not all(isinstance(r, str) for r in resets) or not set(resets) <= {'models', 'variables'}:
-            raise (BatchkitTypeError if resets is None else BatchkitValueError)(f"Expected reset to be 'models', 'variables' or a list of them. "
-                                     f"Received: reset={opts.reset!r}")
+            error = BatchkitTypeError if resets is None else BatchkitValueError     # a wrong type, or a wrong name
+            raise error(f"Expected reset to be 'models', 'variables' or a list of them. Received: reset={reset!r}")
         opts.resets = resets
         return opts
 

@@ -37,7 +37,7 @@ def apply_mode(current: Any, value: Any, mode: str, where: str) -> Any:
         raise BatchkitTypeError(
             f"Expected {wants[mode]} to write to {where} in mode {mode!r}, which holds "
             f"{type(current).__name__}. Received: {type(value).__name__} {value!r:.60} ({exc}). Write a value "
-            f"that fits, or use mode='w' to replace it.") from None
+            f"that fits, or use mode='w' to replace it.") from exc
 
 
 def _apply_mode(current: Any, value: Any, mode: str, where: str) -> Any:

@@ -373,6 +373,18 @@ def test_load_with_build_false_finds_the_configs_loss_function(tmp_path):
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
 
 
+def test_load_with_build_false_takes_custom_objects_and_names_them_when_missing(tmp_path):
+    x, y = ks.separable(32)
+    net = KerasModel({'model': ks.mlp, 'loss': ks.mae_loss})
+    net.train(x, y)
+    net.save(tmp_path / 'net.keras')
+    load = {'path': str(tmp_path / 'net.keras')}
+    loaded = KerasModel({'build': False, 'custom_objects': {'mae_loss': ks.mae_loss}, 'load': load})
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+    with pytest.raises(ModelError, match=r"load the Keras model file .*net\.keras.*config\['custom_objects'\]"):
+        KerasModel({'build': False, 'load': load})
+
+
 def test_save_into_a_missing_folder_names_the_users_path(tmp_path):
     net = KerasModel(ks.compiled_config())
     target = tmp_path / 'nodir' / 'x.keras'

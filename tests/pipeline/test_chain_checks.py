@@ -215,6 +215,12 @@ def test_append_to_an_undeclared_variable_stops_at_the_first_batch_and_creates_n
     assert events == [[0, 1, 2]] and 'history' not in p.variables
 
 
+def test_writing_an_undeclared_variable_creates_it(ds):
+    p = ds.p.update(V('last_size'), B('size'))
+    p.run(3)
+    assert p.get_variable('last_size') == len(list(ds.gen_batch(3))[-1])
+
+
 # --- seed 000 ("Working with models" in a batch class), with a numpy stand-in for a TF1 session -------------------
 class FakeSession:
     """A tf.compat.v1.Session stand-in: `run(fetches, feed_dict)` calls each fetch with the feed. Not callable, so

@@ -133,11 +133,11 @@ class Dataset:
 
     def cv_split(self, n_splits: int = 5, shuffle: Any = False) -> None:
         """Set `cv0` ... `cv{n_splits-1}`, each with `train` and `test` (fold k is the test set of cv k)."""
-        # ValueError for a wrong type too (a str, a float, a bool), as before: one rule, "an int from 2 to N"
-        if isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, (int, np.integer)) \
-                or not 2 <= n_splits <= len(self):
-            raise BatchkitValueError(
-                f"Expected `n_splits` to be an int from 2 to the dataset size ({len(self)}). Received: {n_splits!r}")
+        expected = f"Expected `n_splits` to be an int from 2 to the dataset size ({len(self)})."
+        if isinstance(n_splits, (bool, np.bool_)) or not isinstance(n_splits, (int, np.integer)):
+            raise BatchkitTypeError(f"{expected} Received: {n_splits!r} of type {type(n_splits).__name__}")
+        if not 2 <= n_splits <= len(self):
+            raise BatchkitValueError(f"{expected} Received: {n_splits!r}")
         from .index import make_rng
 
         n_splits = int(n_splits)

@@ -408,6 +408,10 @@ class FilesIndex(DatasetIndex):
             return
         if path is None:
             raise BatchkitValueError("Expected `path`: a glob pattern or a list of them. Received: path=None")
+        for flag, value in (('no_ext', no_ext), ('dirs', dirs), ('sort', sort)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise BatchkitTypeError(f"Expected `{flag}` to be True or False. Received: {flag}={value!r:.60} of "
+                                        f"type {type(value).__name__}")
         if isinstance(path, (str, os.PathLike)):
             patterns = [path]
         elif isinstance(path, (list, tuple)) and all(isinstance(p, (str, os.PathLike)) for p in path):

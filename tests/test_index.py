@@ -198,7 +198,11 @@ def test_files_index_subset_keeps_paths(files):
     ({'path': 'c.npy', 'dirs': True}, ValueError, r'at least one directory'),
     ({'path': None}, ValueError, r'Expected `path`'),
     ({'path': ['*.npz', '*.npy', 'a.*'], 'no_ext': True}, ValueError, r"unique file ids.*'a'"),
-], ids=['no-match', 'one-of-list-no-match', 'no-dir', 'no-path', 'duplicate-id'])
+    ({'path': '*.npz', 'no_ext': 'yes'}, TypeError, r"`no_ext` to be True or False. Received: no_ext='yes' of type str"),
+    ({'path': '*.npz', 'dirs': 1}, TypeError, r"`dirs` to be True or False. Received: dirs=1 of type int"),
+    ({'path': '*.npz', 'sort': None}, TypeError, r"`sort` to be True or False. Received: sort=None"),
+], ids=['no-match', 'one-of-list-no-match', 'no-dir', 'no-path', 'duplicate-id', 'no-ext-str', 'dirs-int',
+        'sort-none'])
 def test_files_index_errors(files, monkeypatch, kwargs, error, regex):
     monkeypatch.chdir(files)
     (files / 'a.npy').write_bytes(b'x')      # a.npz and a.npy share the id 'a' without extensions

@@ -7,6 +7,8 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._naming import suggest
 from ..errors import BatchkitTypeError, BatchkitValueError, UnknownNameError
 from ..index import DEFAULT, shuffle_key
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ['Pipeline']
 
 _SECTIONS = ('before', 'main', 'after')
+_RUN_POSITIONAL = ('batch_size', 'n_epochs', 'n_iters', 'shuffle', 'drop_last')   # as in gen_batch
 
 
 def _step(method: Callable[..., 'Pipeline']) -> Callable[..., 'Pipeline']:
@@ -386,6 +389,29 @@ class Pipeline:
             return iterate(self, opts)
         return self._next_batch.next(key, start)
 
+    def _check_run_arguments(self, args: tuple, kwargs: dict) -> None:
+        """Errors for the arguments of `run` now, stored ones too (`lazy=True`), in terms of `run` itself."""
+        from ..index import BatchPlan
+        from .runner import RunOptions
+        if len(args) > len(_RUN_POSITIONAL):
+            raise BatchkitTypeError(f"Expected at most {len(_RUN_POSITIONAL)} positional arguments to run: "
+                                    f"{', '.join(_RUN_POSITIONAL)}. Received: {len(args)}, {args!r:.80}. "
+                                    "Pass the other options by keyword, e.g. run(32, prefetch=2).")
+        given = dict(zip(_RUN_POSITIONAL, args))
+        twice = sorted(set(given) & set(kwargs))
+        if twice:
+            raise BatchkitTypeError(f"Expected each argument of run once. Received: {', '.join(twice)} both by "
+                                    "position and by keyword.")
+        given.update(kwargs)
+        if 'batch_size' not in given:
+            raise BatchkitTypeError(f"Expected run(batch_size, ...): the batch size first. Received: run() with only "
+                                    f"{', '.join(f'{k}=' for k in kwargs)}. Pass it, e.g. run(32, n_epochs=1).")
+        plan = {name: given.pop(name) for name in _RUN_POSITIONAL if name in given}
+        RunOptions.make(plan.pop('batch_size'), plan.get('n_epochs', DEFAULT), plan.get('n_iters'),
+                        plan.get('shuffle', False), plan.get('drop_last', False), **given)
+        if self.dataset is not None:
+            BatchPlan(len(self.dataset), args[0] if args else kwargs['batch_size'], **plan)
+
     def run(self, *args: Any, lazy: bool = False, **kwargs: Any) -> 'Pipeline':
         """Run the pipeline through all batches of its dataset; returns the pipeline.
 
@@ -417,17 +443,17 @@ class Pipeline:
 
         >>> p.run(batch_size=32, n_epochs=2, shuffle=42, prefetch=2)      # doctest: +SKIP
         """
-        if lazy:
-            self._lazy = {'args': args, 'kwargs': kwargs, 'token': object()}   # token: which stored run
-            return self
-        if not args and not kwargs:
+        if not isinstance(lazy, (bool, np.bool_)):
+            raise BatchkitTypeError(f"Expected `lazy` to be a bool. Received: lazy={lazy!r}")
+        if not args and not kwargs and not lazy:
             if self._lazy is None:
                 raise BatchkitValueError("Expected run(batch_size, ...) or arguments stored by run(..., lazy=True). "
                                          "Received: run() with neither.")
             args, kwargs = self._lazy['args'], self._lazy['kwargs']
-        if not args and 'batch_size' not in kwargs:
-            raise BatchkitTypeError(f"Expected run(batch_size, ...): the batch size first. Received: run() with only "
-                                    f"{', '.join(f'{k}=' for k in kwargs)}. Pass it, e.g. run(32, n_epochs=1).")
+        self._check_run_arguments(args, kwargs)
+        if lazy:
+            self._lazy = {'args': args, 'kwargs': kwargs, 'token': object()}   # token: which stored run
+            return self
         # A zero-length deque drops each batch at once: no batch stays alive while the next one is made.
         collections.deque(self.gen_batch(*args, **kwargs), maxlen=0)
         return self

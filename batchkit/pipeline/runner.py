@@ -61,8 +61,9 @@ class RunOptions:
         known = {f.name for f in fields(cls)} - _INTERNAL
         for name in options:
             if name not in known:
+                hint = suggest(name, known)      # its did-you-mean only: the known names are listed already
                 raise BatchkitTypeError(f"Expected run options among {sorted(known)}. Received: {name!r}."
-                                        f"{suggest(name, known)}")
+                                        f"{hint if hint.startswith(' Did you mean') else ''}")
         opts = cls(batch_size, n_epochs, n_iters, shuffle, drop_last, **options, forever=forever)
         if isinstance(opts.prefetch, (bool, np.bool_)) or not isinstance(opts.prefetch, (int, np.integer)):
             raise BatchkitTypeError(f"Expected `prefetch` to be a non-negative int. Received: prefetch={opts.prefetch!r} "

@@ -82,3 +82,36 @@ def test_run_without_a_batch_size_names_it(pipeline):
     with pytest.raises(TypeError, match=r"Expected run\(batch_size, \.\.\.\).*n_epochs=") as info:
         pipeline.run(n_epochs=1)
     assert isinstance(info.value, BatchkitError)
+
+
+@pytest.mark.parametrize('call, error, regex', [
+    (lambda p: p.run(2, prefetch='2', lazy=True), TypeError, r"Received: prefetch='2'"),
+    (lambda p: p.run(2, n_epochs=None, lazy=True), ValueError, r'never stop'),
+    (lambda p: p.run(20, drop_last=True, lazy=True), ValueError, r'batch_size=20, which would yield no batch'),
+    (lambda p: p.run(2, bogus=1, lazy=True), TypeError, r"Received: 'bogus'"),
+    (lambda p: p.run(n_epochs=1, lazy=True), TypeError, r'the batch size first'),
+], ids=['bad-option', 'never-stops', 'no-batch', 'unknown-option', 'no-batch-size'])
+def test_lazy_run_checks_its_arguments_when_they_are_stored(pipeline, call, error, regex):
+    with pytest.raises(error, match=regex) as info:
+        call(pipeline)
+    assert isinstance(info.value, BatchkitError)
+    assert pipeline._lazy is None                     # nothing stored to fail later
+
+
+def test_lazy_must_be_a_bool(pipeline):
+    with pytest.raises(BatchkitError, match=r"`lazy` to be a bool. Received: lazy='yes'") as info:
+        pipeline.run(2, lazy='yes')
+    assert isinstance(info.value, TypeError)
+    pipeline.run(2, lazy=np.bool_(True))
+    assert pipeline._lazy is not None
+
+
+@pytest.mark.parametrize('call, regex', [
+    (lambda p: p.run(2, 1, None, False, False, 3), r'at most 5 positional arguments to run: batch_size, n_epochs'),
+    (lambda p: p.run(2, batch_size=3), r'batch_size both by position and by keyword'),
+    (lambda p: p.run(2, 1, n_epochs=2), r'n_epochs both by position and by keyword'),
+], ids=['too-many-positional', 'batch-size-twice', 'n-epochs-twice'])
+def test_run_signature_errors_name_run(pipeline, call, regex):
+    with pytest.raises(BatchkitError, match=regex) as info:
+        call(pipeline)
+    assert isinstance(info.value, TypeError) and 'gen_batch' not in str(info.value)

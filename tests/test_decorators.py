@@ -479,9 +479,12 @@ def _fn(self):
     (lambda: inbatch_parallel(n_workers=True), TypeError, r'n_workers=True of type bool'),
     (lambda: inbatch_parallel(n_workers=2.0), TypeError, r'n_workers=2.0 of type float'),
     (lambda: inbatch_parallel(n_workers=np.int64(0)), ValueError, r'positive int or None. Received: n_workers=0'),
+    (lambda: action(ordered='yes')(_fn), TypeError, r"`ordered` to be True or False. Received: ordered='yes' of type str"),
+    (lambda: inbatch_parallel(ordered=1), TypeError, r'`ordered` to be True or False. Received: ordered=1 of type int'),
 ], ids=['use-lock-int', 'use-lock-list', 'timeout-zero', 'timeout-str', 'model-int', 'action-non-callable',
         'model-mode', 'parallel-target', 'parallel-workers', 'parallel-use-lock', 'parallel-workers-str',
-        'parallel-workers-bool', 'parallel-workers-float', 'parallel-workers-np-zero'])
+        'parallel-workers-bool', 'parallel-workers-float', 'parallel-workers-np-zero', 'ordered-str',
+        'parallel-ordered-int'])
 def test_decorator_argument_errors(make, error, regex):
     with pytest.raises(error, match=regex) as info:
         make()

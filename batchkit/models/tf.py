@@ -272,7 +272,11 @@ class TFModel(BaseModel):
         return loss
 
     def test(self, features: Any, labels: Any) -> dict:
-        """Loss on a batch and the eval metrics accumulated since the last `reset_metrics()`, as floats."""
+        """Loss on a batch and the eval metrics accumulated since the last `reset_metrics()`, as floats.
+
+        A pipeline run resets them when it starts, so each run of a `test_model` pipeline is one evaluation, as
+        each `estimator.evaluate` was.
+        """
         out = self._run(ModeKeys.EVAL, features, labels)
         result = {'loss': float(out['loss'])}
         for key, value in out['metrics'].items():
@@ -304,6 +308,12 @@ class TFModel(BaseModel):
         if not hasattr(self, 'graph'):               # load_model builds with build=False, then loads
             self._build()
         self.model_dir.restore(path)
+
+    def on_run_start(self) -> None:
+        """Called by the pipeline at the start of a run: the eval metrics start from zero (not those of the
+        other modes: a model_fn's own local variables there are left alone)."""
+        if ModeKeys.EVAL in self._modes:
+            self.session.run(self._modes[ModeKeys.EVAL]['local_init'])
 
     def on_run_end(self) -> None:
         """Called by the pipeline at the end of a run: the end-of-run checkpoint."""

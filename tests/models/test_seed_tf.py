@@ -331,7 +331,6 @@ def test_seed_004_workflow_in_a_pipeline(seed_model):
     assert estimator.step == 36
     assert estimator.model_dir.dir.latest().step == 36               # the end-of-run checkpoint
 
-    estimator.reset_metrics()
     evaluate = (test_ds.p.import_model('cnn', train).init_variable('metrics')
                 .test_model('cnn', features, B('labels'), save_to=V('metrics')))
     evaluate.run(50, n_epochs=1, prefetch=2)

@@ -368,6 +368,29 @@ def test_tfmodel_in_a_pipeline_under_prefetch_takes_one_step_per_batch(tmp_path)
     assert model.model_dir.dir.latest().step == 80                 # the end-of-run checkpoint (on_run_end)
 
 
+def test_each_evaluation_run_starts_its_eval_metrics_from_zero(tmp_path):
+    from batchkit import ArrayBatch, B, Dataset, F, V
+
+    class Points(ArrayBatch):
+        components = ('images', 'labels')
+    model = make(tmp_path)
+    train(model, 40)
+    features = F(lambda b: {'x': b.images})
+    wrong = Dataset(len(XT), batch_class=Points, preloaded={'images': XT, 'labels': (YT + 1) % ts.N_CLASSES})
+    right = Dataset(len(XT), batch_class=Points, preloaded={'images': XT, 'labels': YT})
+
+    def evaluate(ds):
+        p = (ds.p.init_model('clf', lambda config: model, 'static').init_variable('result')
+             .test_model('clf', features, B('labels'), save_to=V('result')))
+        p.run(50, prefetch=2)
+        return p.get_variable('result')['accuracy']
+    expected = np.mean(model.predict({'x': XT})['classes'] == YT)
+    assert evaluate(wrong) < 0.1
+    assert evaluate(right) == pytest.approx(expected)       # not the mean over both runs (about 0.5)
+    assert evaluate(right) == pytest.approx(expected)       # nor over two runs of its own
+    assert model.step == 40
+
+
 def test_without_tensorflow_the_import_error_gives_the_pip_command():
     code = ("import sys; sys.modules['tensorflow'] = None\n"
             "try:\n    from batchkit.models import TFModel\n"

@@ -274,8 +274,8 @@ class TFModel(BaseModel):
     def test(self, features: Any, labels: Any) -> dict:
         """Loss on a batch and the eval metrics accumulated since the last `reset_metrics()`, as floats.
 
-        A pipeline run resets them when it starts, so each run of a `test_model` pipeline is one evaluation, as
-        each `estimator.evaluate` was.
+        In a pipeline run, the first `test_model` step on the model resets them, so each run is one evaluation,
+        as each `estimator.evaluate` was.
         """
         out = self._run(ModeKeys.EVAL, features, labels)
         result = {'loss': float(out['loss'])}
@@ -309,9 +309,9 @@ class TFModel(BaseModel):
             self._build()
         self.model_dir.restore(path)
 
-    def on_run_start(self) -> None:
-        """Called by the pipeline at the start of a run: the eval metrics start from zero (not those of the
-        other modes: a model_fn's own local variables there are left alone)."""
+    def on_evaluation_start(self) -> None:
+        """Called by a run's first `test_model` step on this model: the eval metrics start from zero (the local
+        variables of the other modes, a model_fn's own, are left alone)."""
         if ModeKeys.EVAL in self._modes:
             self.session.run(self._modes[ModeKeys.EVAL]['local_init'])
 

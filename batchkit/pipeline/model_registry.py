@@ -205,19 +205,11 @@ class PipelineModels:
                         entries.setdefault(id(entry.model), entry)
         return list(entries.values())
 
-    def on_run_start(self) -> None:
-        """At the start of a run, call `on_run_start()` of each built model it uses, imported ones included
-        (a TFModel's streaming eval metrics start from zero: each run is an evaluation of its own)."""
-        self._call_hooks('on_run_start')
-
     def on_run_end(self) -> None:
         """At the end of a run, call `on_run_end()` of each built model it used, imported ones included
         (framework models checkpoint and write their summaries)."""
-        self._call_hooks('on_run_end')
-
-    def _call_hooks(self, name: str) -> None:
         for entry in self._built_entries():
-            hook = getattr(entry.model, name, None)
+            hook = getattr(entry.model, 'on_run_end', None)
             if callable(hook):
                 with entry.lock:
                     hook()

@@ -111,14 +111,27 @@ def _made_data(make_data: Callable, batch: Any, model: Any, step: str) -> Mappin
     return data
 
 
+def _start_evaluation(entry: Any) -> None:
+    """A run's first test on a model: `on_evaluation_start()` if it has one (TFModel zeroes its streaming metrics,
+    so that each run is one evaluation, as each `estimator.evaluate` was)."""
+    hook = getattr(entry.model, 'on_evaluation_start', None)
+    if callable(hook):
+        with entry.lock:
+            hook()
+
+
 def _model_call(step: str, methods: tuple[str, ...]) -> Callable[..., Op]:
     def compile_step(pipeline: Any, name: str, *args: Any, make_data: Callable | None = None, save_to: Any = None,
                      mode: str = 'w', use_lock: bool = True, append_to: Any = None, **kwargs: Any) -> Op:
         args, kwargs = fold(args, pipeline), fold(kwargs, pipeline)
         target, target_mode = save_target(save_to, mode, append_to)
+        evaluated: set[int] = set()     # models this run has started an evaluation of (the ops are made per run)
 
         def call(batch: Any, pipe: Any) -> None:
             entry = pipe.models.get(pipe, name, batch)
+            if step == 'test_model' and id(entry.model) not in evaluated:
+                _start_evaluation(entry)
+                evaluated.add(id(entry.model))
             call_args, call_kwargs = evaluate(args, batch, pipe), evaluate(kwargs, batch, pipe)
             if make_data is not None:
                 call_kwargs.update(_made_data(make_data, batch, entry.model, step))

@@ -195,7 +195,6 @@ class _Run:
         if 'variables' in opts.resets:
             pipeline.variables.reset()
         pipeline.variables.start_run()
-        pipeline.models.on_run_start()
         # An empty head (the chain starts with an ordered step) leaves the workers nothing to do: shipping each
         # batch there and back would only cost time, so such a run goes inline.
         engine = (make_engine(opts.prefetch, opts.target, opts.executor, opts.engine, opts.address)

@@ -389,6 +389,15 @@ def test_each_evaluation_run_starts_its_eval_metrics_from_zero(tmp_path):
     assert evaluate(right) == pytest.approx(expected)       # not the mean over both runs (about 0.5)
     assert evaluate(right) == pytest.approx(expected)       # nor over two runs of its own
     assert model.step == 40
+    # a run without test_model (training, here) leaves an evaluation in progress alone
+    model.reset_metrics()
+    first = model.test({'x': XT[:100]}, YT[:100])['accuracy']
+    trainer = (right.p.init_model('clf', lambda config: model, 'static')
+               .train_model('clf', features, B('labels')))
+    trainer.run(50, n_iters=1)
+    assert model.step == 41
+    both = model.test({'x': XT[100:]}, (YT[100:] + 1) % ts.N_CLASSES)['accuracy']
+    assert both == pytest.approx(first / 2, abs=0.05)       # 100 right-ish and 100 wrong: still accumulating
 
 
 def test_without_tensorflow_the_import_error_gives_the_pip_command():

@@ -254,6 +254,11 @@ class KerasModel(BaseModel):
         if self._shape_of is None or self._shape_of[0] is not model:      # a property Keras recomputes per call
             self._shape_of = (model, model.input_shape)
         expected = self._shape_of[1]
+        for name, value in (('x', x), ('y', y)):
+            if isinstance(value, (str, bytes)):        # Keras would say only "Only input tensors may be passed"
+                raise BatchkitTypeError(f"Expected {name} of {self._what()} to be an array (or a list or dict of "
+                                        f"arrays). Received: {type(value).__name__} {value!r:.40}. Pass the batch's "
+                                        f"data, e.g. B('images').")
         if isinstance(expected, list) or not hasattr(x, 'shape'):
             return
         got = tuple(np.shape(x))

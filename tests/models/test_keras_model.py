@@ -98,6 +98,17 @@ def test_shapes_the_model_cannot_take_are_named(x_shape, y_shape, message):
     assert steps(net) == 0
 
 
+@pytest.mark.parametrize('method', ['train', 'test', 'predict'])
+def test_a_string_instead_of_data_is_named(method):
+    net = KerasModel(ks.compiled_config())
+    args = ('images',) if method == 'predict' else ('images', np.zeros((8, 1), 'float32'))
+    with pytest.raises(BatchkitError, match=r"Expected x of KerasModel .* to be an array .*Received: str 'images'"):
+        getattr(net, method)(*args)
+    with pytest.raises(TypeError, match=r"Expected y of KerasModel .*Received: str 'labels'"):
+        net.train(np.zeros((8, 4), 'float32'), 'labels')
+    assert steps(net) == 0
+
+
 def test_a_model_dir_with_another_models_checkpoints_is_refused(tmp_path):
     KerasModel(ks.compiled_config(model_dir=str(tmp_path))).save_checkpoint()
     other = {'model': lambda config: keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), 'loss': 'mse'}

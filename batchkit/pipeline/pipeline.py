@@ -11,7 +11,7 @@ import numpy as np
 
 from .._naming import suggest
 from ..errors import BatchkitTypeError, BatchkitValueError, UnknownNameError
-from ..index import DEFAULT, shuffle_key
+from ..index import DEFAULT, BatchPlan, shuffle_key
 from .builtins import BUILTINS
 from .ops import Step
 from .variables import VariableStore
@@ -19,6 +19,7 @@ from .variables import VariableStore
 if TYPE_CHECKING:
     from ..batch.base import Batch
     from ..dataset import Dataset
+    from .runner import RunOptions
 
 __all__ = ['Pipeline']
 
@@ -389,28 +390,25 @@ class Pipeline:
             return iterate(self, opts)
         return self._next_batch.next(key, start)
 
-    def _check_run_arguments(self, args: tuple, kwargs: dict) -> None:
-        """Errors for the arguments of `run` now, stored ones too (`lazy=True`), in terms of `run` itself."""
-        from ..index import BatchPlan
+    def _run_options(self, args: tuple, kwargs: dict) -> 'RunOptions':
+        """The checked options of `run(*args, **kwargs)`; a signature error names `run` itself."""
         from .runner import RunOptions
         if len(args) > len(_RUN_POSITIONAL):
             raise BatchkitTypeError(f"Expected at most {len(_RUN_POSITIONAL)} positional arguments to run: "
                                     f"{', '.join(_RUN_POSITIONAL)}. Received: {len(args)}, {args!r:.80}. "
                                     "Pass the other options by keyword, e.g. run(32, prefetch=2).")
-        given = dict(zip(_RUN_POSITIONAL, args))
-        twice = sorted(set(given) & set(kwargs))
+        options = dict(zip(_RUN_POSITIONAL, args))
+        twice = sorted(set(options) & set(kwargs))
         if twice:
             raise BatchkitTypeError(f"Expected each argument of run once. Received: {', '.join(twice)} both by "
                                     "position and by keyword.")
-        given.update(kwargs)
-        if 'batch_size' not in given:
+        options.update(kwargs)
+        if 'batch_size' not in options:
             raise BatchkitTypeError(f"Expected run(batch_size, ...): the batch size first. Received: run() with only "
                                     f"{', '.join(f'{k}=' for k in kwargs)}. Pass it, e.g. run(32, n_epochs=1).")
-        plan = {name: given.pop(name) for name in _RUN_POSITIONAL if name in given}
-        RunOptions.make(plan.pop('batch_size'), plan.get('n_epochs', DEFAULT), plan.get('n_iters'),
-                        plan.get('shuffle', False), plan.get('drop_last', False), **given)
-        if self.dataset is not None:
-            BatchPlan(len(self.dataset), args[0] if args else kwargs['batch_size'], **plan)
+        return RunOptions.make(options.pop('batch_size'), options.pop('n_epochs', DEFAULT),
+                               options.pop('n_iters', None), options.pop('shuffle', False),
+                               options.pop('drop_last', False), **options)
 
     def run(self, *args: Any, lazy: bool = False, **kwargs: Any) -> 'Pipeline':
         """Run the pipeline through all batches of its dataset; returns the pipeline.
@@ -450,10 +448,13 @@ class Pipeline:
                 raise BatchkitValueError("Expected run(batch_size, ...) or arguments stored by run(..., lazy=True). "
                                          "Received: run() with neither.")
             args, kwargs = self._lazy['args'], self._lazy['kwargs']
-        self._check_run_arguments(args, kwargs)
+        opts = self._run_options(args, kwargs)
         if lazy:
+            if self.dataset is not None:      # the plan's own checks (a batch size too big, ...) now, not later
+                BatchPlan(len(self.dataset), opts.batch_size, opts.n_epochs, opts.n_iters, opts.shuffle, opts.drop_last)
             self._lazy = {'args': args, 'kwargs': kwargs, 'token': object()}   # token: which stored run
             return self
+        from .runner import iterate
         # A zero-length deque drops each batch at once: no batch stays alive while the next one is made.
-        collections.deque(self.gen_batch(*args, **kwargs), maxlen=0)
+        collections.deque(iterate(self, opts), maxlen=0)
         return self

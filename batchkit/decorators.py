@@ -10,7 +10,7 @@ import numpy as np
 import wrapt
 
 from .errors import BatchkitTypeError, BatchkitValueError
-from .index import _check_positive_int
+from .index import _check_bool, _check_positive_int
 
 __all__ = ['ActionSpec', 'ModelSpec', 'action', 'describe_call', 'describe_params', 'inbatch_parallel', 'invoke_action',
            'model']
@@ -105,12 +105,6 @@ def _check_lock_options(use_lock: Any, lock_timeout: Any) -> None:
             f"Expected `lock_timeout` to be a positive number of seconds or None. Received: lock_timeout={lock_timeout!r}")
 
 
-def _check_ordered(ordered: Any) -> None:
-    if not isinstance(ordered, (bool, np.bool_)):
-        raise BatchkitTypeError(f"Expected `ordered` to be True or False. Received: ordered={ordered!r:.60} of type "
-                                f"{type(ordered).__name__}")
-
-
 def action(fn: Callable | None = None, /, *, model: str | None = None, use_lock: bool | str | None = None,
            lock_timeout: float | None = None, ordered: bool = False) -> Any:
     """Mark a batch method as an action that pipelines can chain.
@@ -134,7 +128,7 @@ def action(fn: Callable | None = None, /, *, model: str | None = None, use_lock:
     if model is not None and not isinstance(model, str):
         raise BatchkitTypeError(f"Expected `model` to be a model name (str). Received: model={model!r}")
     _check_lock_options(use_lock, lock_timeout)
-    _check_ordered(ordered)
+    _check_bool('ordered', ordered)
     spec = ActionSpec(fn.__name__, fn, model, use_lock, lock_timeout, bool(ordered) or model is not None)
     return _mark(fn, spec, _action_wrapper(spec))
 
@@ -194,7 +188,7 @@ def inbatch_parallel(init: str | Callable = 'indices', post: str | Callable | No
     if n_workers is not None:
         n_workers = _check_positive_int('n_workers', n_workers, 'a positive int or None')
     _check_lock_options(action_options.get('use_lock'), action_options.get('lock_timeout'))
-    _check_ordered(action_options.get('ordered', False))
+    _check_bool('ordered', action_options.get('ordered', False))
 
     def decorate(fn: Callable) -> wrapt.FunctionWrapper:
         parallel = ParallelSpec(fn, init, post, target, n_workers)

@@ -62,6 +62,14 @@ def _check_positive_int(name: str, value: Any, expected: str = 'a positive int')
     return int(value)
 
 
+def _check_bool(name: str, value: Any) -> bool:
+    """`value` as a bool (a Python or numpy bool; not an int, a str or None)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise BatchkitTypeError(f"Expected `{name}` to be True or False. Received: {name}={value!r:.60} of type "
+                                f"{type(value).__name__}")
+    return bool(value)
+
+
 def _hashable(value: Any) -> bool:
     try:
         hash(value)
@@ -91,8 +99,7 @@ class BatchPlan:
     def __init__(self, size: int, batch_size: int, n_epochs: Any = DEFAULT, n_iters: int | None = None,
                  shuffle: Any = False, drop_last: bool = False) -> None:
         self.batch_size = _check_positive_int('batch_size', batch_size)
-        if not isinstance(drop_last, (bool, np.bool_)):
-            raise BatchkitTypeError(f"Expected `drop_last` to be True or False. Received: drop_last={drop_last!r}")
+        _check_bool('drop_last', drop_last)
         if size == 0:
             raise BatchkitValueError("Expected a dataset with at least one item. Received: an empty index.")
         if n_iters is not None and n_epochs is not DEFAULT and n_epochs is not None:
@@ -409,9 +416,7 @@ class FilesIndex(DatasetIndex):
         if path is None:
             raise BatchkitValueError("Expected `path`: a glob pattern or a list of them. Received: path=None")
         for flag, value in (('no_ext', no_ext), ('dirs', dirs), ('sort', sort)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise BatchkitTypeError(f"Expected `{flag}` to be True or False. Received: {flag}={value!r:.60} of "
-                                        f"type {type(value).__name__}")
+            _check_bool(flag, value)
         if isinstance(path, (str, os.PathLike)):
             patterns = [path]
         elif isinstance(path, (list, tuple)) and all(isinstance(p, (str, os.PathLike)) for p in path):

@@ -16,10 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
-
 from .._naming import suggest
 from ..errors import BatchkitTypeError, ModelError, UnknownNameError
+from ..index import _check_bool
 from .builtins import check_save, register_builtin, save_target, store_result
 from .expressions import evaluate, fold
 from .model_registry import ModelDeclaration, model_method, parse_model_args
@@ -96,9 +95,7 @@ def _check_model_call(pipeline: Any, name: str, *args: Any, make_data: Callable 
     """Fail when chained, not mid-run, on options that cannot work."""
     if make_data is not None and not callable(make_data):
         raise BatchkitTypeError(f"Expected make_data to be a callable (batch, model) -> dict. Received: {make_data!r:.60}")
-    if not isinstance(use_lock, (bool, np.bool_)):
-        raise BatchkitTypeError(f"Expected `use_lock` to be True or False (the model's own lock or none). "
-                                f"Received: use_lock={use_lock!r:.60} of type {type(use_lock).__name__}")
+    _check_bool('use_lock', use_lock)         # the model's own lock, or none
     check_save(save_to, mode, append_to)
 
 

@@ -7,11 +7,9 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .._naming import suggest
 from ..errors import BatchkitTypeError, BatchkitValueError, UnknownNameError
-from ..index import DEFAULT, BatchPlan, shuffle_key
+from ..index import DEFAULT, BatchPlan, _check_bool, shuffle_key
 from .builtins import BUILTINS
 from .ops import Step
 from .variables import VariableStore
@@ -441,8 +439,7 @@ class Pipeline:
 
         >>> p.run(batch_size=32, n_epochs=2, shuffle=42, prefetch=2)      # doctest: +SKIP
         """
-        if not isinstance(lazy, (bool, np.bool_)):
-            raise BatchkitTypeError(f"Expected `lazy` to be a bool. Received: lazy={lazy!r}")
+        _check_bool('lazy', lazy)
         if not args and not kwargs and not lazy:
             if self._lazy is None:
                 raise BatchkitValueError("Expected run(batch_size, ...) or arguments stored by run(..., lazy=True). "

@@ -15,7 +15,7 @@ from .. import signals
 from .._naming import suggest
 from ..batch.base import RunInfo, batch_rng
 from ..errors import BatchkitRuntimeError, BatchkitTypeError, BatchkitValueError, SkipBatch, StopPipeline
-from ..index import DEFAULT, BatchPlan, DatasetIndex
+from ..index import DEFAULT, BatchPlan, DatasetIndex, _check_bool
 from ..locks import LockRegistry
 from .builtins import BUILTINS
 from .expressions import step_context
@@ -61,9 +61,8 @@ class RunOptions:
         known = {f.name for f in fields(cls)} - _INTERNAL
         for name in options:
             if name not in known:
-                hint = suggest(name, known)      # its did-you-mean only: the known names are listed already
                 raise BatchkitTypeError(f"Expected run options among {sorted(known)}. Received: {name!r}."
-                                        f"{hint if hint.startswith(' Did you mean') else ''}")
+                                        f"{suggest(name, known, list_known=False)}")
         opts = cls(batch_size, n_epochs, n_iters, shuffle, drop_last, **options, forever=forever)
         if isinstance(opts.prefetch, (bool, np.bool_)) or not isinstance(opts.prefetch, (int, np.integer)):
             raise BatchkitTypeError(f"Expected `prefetch` to be a non-negative int. Received: prefetch={opts.prefetch!r} "
@@ -80,8 +79,7 @@ class RunOptions:
             raise (BatchkitValueError if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
                    else BatchkitTypeError)(f"Expected `seed` to be a non-negative int or None. Received: seed={seed!r}")
         for flag in ('ignore_exceptions', 'profile'):
-            if not isinstance(getattr(opts, flag), (bool, np.bool_)):
-                raise BatchkitTypeError(f"Expected `{flag}` to be a bool. Received: {flag}={getattr(opts, flag)!r}")
+            _check_bool(flag, getattr(opts, flag))
         if not isinstance(opts.bar, (bool, np.bool_, dict)):
             raise BatchkitTypeError(f"Expected `bar` to be a bool or a dict of tqdm options. Received: bar={opts.bar!r}")
         reset = opts.reset

@@ -249,7 +249,7 @@ def test_base_model_placeholder_messages():
     ({'append_to': B()}, r"save_to to be B\('name'\).*Received: B\(\)"),
     ({'save_to': V('loss'), 'mode': 'zz'}, r"update mode.*Received: mode='zz'"),
     ({'make_data': 'images'}, r"make_data to be a callable"),
-    ({'use_lock': 'm_lock'}, r"`use_lock` to be True or False .*Received: use_lock='m_lock' of type str"),
+    ({'use_lock': 'm_lock'}, r"`use_lock` to be True or False.*Received: use_lock='m_lock' of type str"),
 ])
 def test_model_step_options_fail_when_chained(reg_ds, step, options, pattern):
     p = reg_ds.p.init_model('m', nm.LinearRegression, 'static')

@@ -41,6 +41,7 @@ def test_unknown_option_lists_only_real_options(pipeline):
         pipeline.run(2, bogus=1)
     listed = str(info.value).split('Received')[0]
     assert 'prefetch' in listed and 'forever' not in listed and 'resets' not in listed
+    assert str(info.value).count("'prefetch'") == 1            # the options are listed once, not again after it
 
 
 def test_forever_does_not_bypass_the_never_stop_check(pipeline):
@@ -99,7 +100,7 @@ def test_lazy_run_checks_its_arguments_when_they_are_stored(pipeline, call, erro
 
 
 def test_lazy_must_be_a_bool(pipeline):
-    with pytest.raises(BatchkitError, match=r"`lazy` to be a bool. Received: lazy='yes'") as info:
+    with pytest.raises(BatchkitError, match=r"`lazy` to be True or False. Received: lazy='yes' of type str") as info:
         pipeline.run(2, lazy='yes')
     assert isinstance(info.value, TypeError)
     pipeline.run(2, lazy=np.bool_(True))

@@ -166,7 +166,7 @@ BAD_OPTIONS = [
     ({'prefetch': 2, 'seed': 'abc'}, BatchkitTypeError, r"`seed`.*non-negative int or None.*seed='abc'"),
     ({'prefetch': 2, 'seed': 1.5}, BatchkitTypeError, r"`seed`.*seed=1.5"),
     ({'prefetch': 2, 'seed': -1}, BatchkitValueError, r"`seed`.*seed=-1"),
-    ({'prefetch': 2, 'ignore_exceptions': 'no'}, BatchkitTypeError, r"`ignore_exceptions`.*bool.*='no'"),
+    ({'prefetch': 2, 'ignore_exceptions': 'no'}, BatchkitTypeError, r"`ignore_exceptions` to be True or False.*='no' of type str"),
 ]
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ['CLEAR_WIN', 'FIRST_STRETCH', 'INLINE_WIN', 'LONGEST_STRETCH', 'PROBE_ROUNDS', 'RECHECK_GAPS',
-           'SLOWDOWN', 'WATCH_EVERY', 'Watch', 'gaps_of', 'pace']
+__all__ = ['CHECK_SHARE', 'CLEAR_WIN', 'COSTLY_STRETCH', 'FIRST_STRETCH', 'INLINE_WIN', 'LONGEST_STRETCH', 'PROBE_ROUNDS',
+           'RECHECK_GAPS', 'SLOWDOWN', 'WATCH_EVERY', 'Watch', 'gaps_of', 'next_stretch', 'pace']
 
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
 FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer,
-LONGEST_STRETCH = 1024      # up to this: a run is checked at least every 1024 batches
+LONGEST_STRETCH = 1024      # up to this: a run is checked at least every 1024 batches ...
+CHECK_SHARE = 0.01          # ... unless its check costs more than this share of the stretch after it,
+COSTLY_STRETCH = 4096       # which may then be up to this long
 WATCH_EVERY = 64            # batches between looks at a stretch's own pace ...
 SLOWDOWN = 1.5              # ... which, this many times slower than at the stretch's start, calls a check at once
 RECHECK_GAPS = 16           # the current mode's latest gaps a recheck compares with
@@ -22,6 +24,17 @@ INLINE_WIN = 0.95           # inline, which never costs a hand-off, replaces a m
 def gaps_of(stamps: list[float]) -> list[float]:
     """The time between each stamp and the next."""
     return [later - earlier for earlier, later in zip(stamps, stamps[1:])]
+
+
+def next_stretch(stretch: int, close: bool, slowed: bool, cost: float) -> int:
+    """The batches before the next check, after one that ended a stretch of `stretch` batches (NOTE [ Adaptive
+    threads ]). `close`: the rival was faster, not clearly; `slowed`: the watch cut the stretch short; `cost`: the
+    time the check's rival rounds took beyond what the mode kept needs for as many batches, in its batches."""
+    if close:
+        return FIRST_STRETCH
+    if slowed:
+        return stretch
+    return max(min(4 * stretch, LONGEST_STRETCH), min(int(cost / CHECK_SHARE), COSTLY_STRETCH))
 
 
 def pace(gaps: list[float], span: int) -> float:

@@ -35,10 +35,10 @@ from .pace import (
     CLEAR_WIN,
     FIRST_STRETCH,
     INLINE_WIN,
-    LONGEST_STRETCH,
     PROBE_ROUNDS,
     Watch,
     gaps_of,
+    next_stretch,
     pace,
 )
 
@@ -174,12 +174,8 @@ class Engine:
                 if done < left and not watch.slowed:
                     self._keep(mode, left - done, stretch)    # the jobs ran out: the next run goes on from here
                     return
-                mode, close = yield from self._recheck(mode, head, jobs, pending, gaps_of(list(watch.stamps)))
-                if close:
-                    stretch = FIRST_STRETCH       # the modes are near: the next check comes soon
-                elif not watch.slowed:
-                    stretch = min(4 * stretch, LONGEST_STRETCH)
-                left = stretch
+                mode, close, cost = yield from self._recheck(mode, head, jobs, pending, gaps_of(list(watch.stamps)))
+                left = stretch = next_stretch(stretch, close, watch.slowed, cost)
         finally:
             for _, future in pending:
                 future.cancel()
@@ -215,33 +211,40 @@ class Engine:
     def _recheck(self, mode: str, head: Callable, jobs: Iterator, pending: deque,
                  gaps: list[float]) -> Iterator[tuple[Any, Future]]:
         """Time a round of the rival mode (the pool, or inline when in the pool), then one of the current mode, and
-        one more of the rival when the first was faster but not clearly; return the mode to go on in, and whether
-        the two were close (the rival faster, not clearly). The rival wins if its best round is clearly faster than
-        both the current mode's round and `gaps`, its latest before the check (NOTE [ Adaptive threads ])."""
+        one more of the rival when the first was faster but not clearly; return the mode to go on in, whether the
+        two were close (the rival faster, not clearly), and what the rival rounds cost when the mode is kept: their
+        time beyond what that mode needs for as many batches, in its batches. The rival wins if its best round is
+        clearly faster than both the current mode's round and `gaps`, its latest before the check (NOTE [ Adaptive
+        threads ])."""
         rival, win = ('pool', CLEAR_WIN) if mode == 'inline' else ('inline', INLINE_WIN)
         first: list[float] = []
         again: list[float] = []
         second: list[float] = []
-        yield from self._timed_round(rival, head, jobs, pending, first)
+        start = time.perf_counter()
+        rival_batches = yield from self._timed_round(rival, head, jobs, pending, first)
+        rival_time = time.perf_counter() - start
         yield from self._timed_round(mode, head, jobs, pending, again)
         if len(first) < 3 or len(gaps) < 3:
-            return mode, False
+            return mode, False, 0.0
         span = self._span(mode)
         current = min(pace(gaps, span), pace(again, span)) if len(again) >= 3 else pace(gaps, span)
         ratio = pace(first, self._span(rival)) / current
         if win < ratio < 1:
-            yield from self._timed_round(rival, head, jobs, pending, second)
+            start = time.perf_counter()
+            rival_batches += yield from self._timed_round(rival, head, jobs, pending, second)
+            rival_time += time.perf_counter() - start
             if len(second) >= 3:
                 ratio = min(ratio, pace(second, self._span(rival)) / current)
-        return (rival if ratio <= win else mode), win < ratio < 1
+        if ratio <= win:
+            return rival, False, 0.0
+        return mode, win < ratio < 1, max(0.0, rival_time / current - rival_batches)
 
     def _timed_round(self, mode: str, head: Callable, jobs: Iterator, pending: deque,
                      steps: list) -> Iterator[tuple[Any, Future]]:
-        """One timed round of `mode`, its time per batch added to `steps`."""
+        """One timed round of `mode`, its time per batch added to `steps`; return how many batches it handed out."""
         if mode == 'inline':
-            yield from self._timed_inline(head, jobs, steps)
-        else:
-            yield from self._timed_pool(head, jobs, pending, steps, **self._workers(mode))
+            return (yield from self._timed_inline(head, jobs, steps))
+        return (yield from self._timed_pool(head, jobs, pending, steps, **self._workers(mode)))
 
     def _span(self, mode: str) -> int:
         """The gaps over which a mode's workers hand batches out in one burst (see pace.pace)."""
@@ -274,15 +277,21 @@ class Engine:
 
     def _timed_pool(self, head: Callable, jobs: Iterator, pending: deque, steps: list,
                     executor: Executor | None = None, window: int | None = None) -> Iterator[tuple[Any, Future]]:
-        """Batches through a pool, adding its time per batch to `steps` (NOTE [ Adaptive threads ])."""
+        """Batches through a pool, adding its time per batch to `steps` (NOTE [ Adaptive threads ]); return how many
+        it handed out."""
         window = window or self.window
         stamps: list[float] = []
-        yield from self._pooled(head, jobs, pending, limit=2 * window + 6, stamps=stamps, executor=executor,
-                                window=window)
+        count = 0
+        for item in self._pooled(head, jobs, pending, limit=2 * window + 6, stamps=stamps, executor=executor,
+                                 window=window):
+            count += 1
+            yield item
         steps += gaps_of(stamps[1:])
+        return count
 
     def _timed_inline(self, head: Callable, jobs: Iterator, steps: list) -> Iterator[tuple[Any, Future]]:
-        """Batches run here, adding their time per batch to `steps`, the first left out (NOTE [ Adaptive threads ])."""
+        """Batches run here, adding their time per batch to `steps`, the first left out (NOTE [ Adaptive threads ]);
+        return how many it handed out."""
         stamps: list[float] = []
         for meta, batch in itertools.islice(jobs, 9):
             stamps.append(time.perf_counter())
@@ -290,6 +299,7 @@ class Engine:
             del batch
         stamps.append(time.perf_counter())
         steps += gaps_of(stamps)[1:]
+        return len(stamps) - 1
 
     def _probe(self, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
         """Time batches through the pool and inline, in turns; return the mode to go on in: 'pool', 'one thread'
@@ -329,6 +339,11 @@ class Engine:
         second round, judged by its best, and the two modes are then close: the next stretch is `FIRST_STRETCH`
         long again instead of growing. On np.sort heads at busy moments one pool round measured 0.81 of inline,
         against 0.55 when quiet, and the run stayed inline for 1,024 batches, a whole benchmark run.
+        A rival that loses by far costs more than 1%: on W a pool round took 5-12 ms for 12 batches, 2.5 to 5 times
+        inline's time, so a check every 1,024 batches (about 150 ms) took 3-6% of the run, and W ran at 0.91-0.97
+        of prefetch=0. So the stretch after a check is also long enough for the rival rounds' extra time (beyond
+        what the mode kept needs for as many batches) to be about `CHECK_SHARE` of it, up to `COSTLY_STRETCH`
+        (pace.next_stretch). A rival that loses narrowly costs little and keeps the checks coming at 1,024.
         The pipeline keeps, per batch size and prefetch, the mode its run settled in and how far that run got
         towards its next check, and its next such run goes on from there without a probe: the runs of a pipeline
         are timed as one long run, so a loop that runs a pipeline once per epoch pays for one probe, and runs

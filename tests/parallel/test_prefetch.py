@@ -496,3 +496,24 @@ def test_a_check_that_finds_the_modes_close_comes_again_after_a_short_stretch():
                .gen_batch(1, prefetch=2)]
     assert not any(name.startswith('batchkit-prefetch') for name in threads[52:300])
     assert all(name.startswith('batchkit-prefetch_') for name in threads[640:])
+
+
+def test_a_check_that_costs_more_than_its_share_makes_the_next_stretch_longer():
+    """NOTE [ Adaptive threads ]: the stretch after a check, from its cost in batches of the mode kept."""
+    from batchkit.pipeline.pace import COSTLY_STRETCH, FIRST_STRETCH, LONGEST_STRETCH, next_stretch
+    assert next_stretch(256, close=False, slowed=False, cost=2.0) == 1024           # cheap: 4 times longer ...
+    assert next_stretch(1024, close=False, slowed=False, cost=2.0) == LONGEST_STRETCH  # ... up to 1,024
+    assert next_stretch(256, close=False, slowed=False, cost=30.0) == 3000      # 30 batches are 1% of 3,000
+    assert next_stretch(1024, close=False, slowed=False, cost=900.0) == COSTLY_STRETCH
+    assert next_stretch(3000, close=True, slowed=False, cost=30.0) == FIRST_STRETCH   # close: checked again soon
+    assert next_stretch(300, close=False, slowed=True, cost=30.0) == 300        # cut short: as long again
+
+
+@timed_again_on_a_stall
+def test_light_heads_whose_pool_round_costs_much_are_checked_less_often():
+    """NOTE [ Adaptive threads ]: a pool round of light heads takes several times inline's time, so after the first
+    check (at about 310) the next one comes after more than the 1,024 batches that would make it cost over 1%."""
+    threads = _phased_threads(1800, at=0, first='light', then='light')
+    main = threading.current_thread().name
+    assert any(name.startswith('batchkit-prefetch_') for name in threads[300:360])     # the first check's pool round
+    assert set(threads[400:]) == {main}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._shipping import check_call_picklable, check_picklable
+from .._system import CPUS
 from ..errors import BatchkitTypeError, WorkerDiedError
 
 __all__ = ['ParallelSpec', 'make_parallel_driver', 'mark_worker_process', 'shared_process_pool']
@@ -64,7 +64,7 @@ def make_parallel_driver(spec: ParallelSpec) -> Callable:
         if target == 'for' or len(items) <= 1 or (target == 'processes' and _IN_WORKER.is_set()):
             results = [fn(batch, item, *args, **kwargs) for item in items]
         elif target == 'threads':
-            workers = min(len(items), spec.n_workers or os.cpu_count() or 1)
+            workers = min(len(items), spec.n_workers or CPUS)
             with ThreadPoolExecutor(workers, thread_name_prefix='batchkit-inbatch') as pool:
                 results = _wait_in_order([pool.submit(fn, batch, item, *args, **kwargs) for item in items])
         else:
@@ -98,7 +98,7 @@ def shared_process_pool() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(os.cpu_count() or 1, mp_context=multiprocessing.get_context('spawn'))
+            _pool = ProcessPoolExecutor(CPUS, mp_context=multiprocessing.get_context('spawn'))
         return _pool
 
 
@@ -126,7 +126,7 @@ def _run_in_processes(spec: ParallelSpec, batch: Any, items: list, args: tuple, 
     if type(batch).actions.get(name) is None:
         raise BatchkitTypeError(f"Expected '{name}' to be an action of {type(batch).__name__} to run it in processes.")
     pool = shared_process_pool()
-    n = min(len(items), spec.n_workers or os.cpu_count() or 1)
+    n = min(len(items), spec.n_workers or CPUS)
     chunks = [items[i::n] for i in range(n)]
     batch.gather()
     try:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections import deque
 
 __all__ = ['CHECK_SHARE', 'CLEAR_WIN', 'COSTLY_STRETCH', 'FIRST_STRETCH', 'INLINE_WIN', 'LONGEST_STRETCH', 'PROBE_ROUNDS',
-           'RECHECK_GAPS', 'SLOWDOWN', 'WATCH_EVERY', 'Watch', 'gaps_of', 'next_stretch', 'pace']
+           'RECHECK_GAPS', 'SHORT_RUNS', 'SLOWDOWN', 'WATCH_EVERY', 'Probe', 'Watch', 'gaps_of', 'next_stretch', 'pace']
 
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
+SHORT_RUNS = 3              # runs too short to time one probe round, after which the probe settles inline
 FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer,
 LONGEST_STRETCH = 1024      # up to this: a run is checked at least every 1024 batches ...
 CHECK_SHARE = 0.01          # ... unless its check costs more than this share of the stretch after it,
@@ -43,6 +44,39 @@ def pace(gaps: list[float], span: int) -> float:
     per_batch = sorted(sum(gaps[i:i + span]) / span for i in range(len(gaps) - span + 1)) or [max(gaps)]
     limit = 4 * per_batch[len(per_batch) // 4]
     return sum(min(gap, limit) for gap in gaps) / len(gaps)
+
+
+class Probe:
+    """The paces of the probe's rounds so far, per mode, and what it times or decides next (NOTE [ Adaptive
+    threads ]). Kept by the pipeline when a run ends before the probe decides, so that its next run goes on with
+    the probe instead of starting it again."""
+
+    __slots__ = ('paces', 'short_runs')
+
+    def __init__(self) -> None:
+        self.paces: dict[str, list[float]] = {'pool': [], 'inline': [], 'one thread': []}
+        self.short_runs = 0       # runs that ended before any round was timed
+
+    def next_step(self, single_worker: bool) -> tuple[str, bool]:
+        """(mode, decided): the mode decided on, or else the mode whose round is timed next. Rounds of the pool
+        and inline in turns, up to PROBE_ROUNDS each unless the pool is clearly faster; the pool if its best
+        round is at least 5% faster; else one thread if clearly faster than inline (tried only when the pool
+        has more than one). Inline after SHORT_RUNS runs too short to time a round: each paid for starting the
+        pool and gained nothing, and the checks time the pool again later."""
+        if self.short_runs >= SHORT_RUNS:
+            return 'inline', True
+        pool, inline, one = self.paces['pool'], self.paces['inline'], self.paces['one thread']
+        if len(pool) > len(inline):
+            return 'inline', False
+        if len(pool) < PROBE_ROUNDS and not (pool and min(pool) < CLEAR_WIN * min(inline)):
+            return 'pool', False
+        if min(pool) * 1.05 <= min(inline):
+            return 'pool', True
+        if single_worker:
+            return 'inline', True
+        if not one:
+            return 'one thread', False
+        return ('one thread' if one[0] <= CLEAR_WIN * min(inline) else 'inline'), True
 
 
 class Watch:

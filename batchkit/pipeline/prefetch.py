@@ -12,7 +12,6 @@ The engines whose workers are other processes are in remote.py (NOTE [ Shipping 
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from .._shipping import check_call_picklable
+from .._system import CPUS
 from ..decorators import invoke_action
 from ..errors import (
     BatchkitTypeError,
@@ -35,7 +35,7 @@ from .pace import (
     CLEAR_WIN,
     FIRST_STRETCH,
     INLINE_WIN,
-    PROBE_ROUNDS,
+    Probe,
     Watch,
     gaps_of,
     next_stretch,
@@ -133,8 +133,8 @@ class Engine:
                  adaptive: bool = False) -> None:
         self.executor, self.window, self.owned, self.closer = executor, window, owned, closer
         self.adaptive = adaptive          # NOTE [ Adaptive threads ]
-        self.settled: tuple[str, int, int] | None = None    # where an earlier run of the pipeline left off
-        self.remember: Callable[[tuple], None] | None = None  # keeps it for the pipeline's next run
+        self.settled: tuple[str, int, int] | Probe | None = None    # where an earlier run of the pipeline left off
+        self.remember: Callable[[tuple | Probe], None] | None = None  # keeps it for the pipeline's next run
         self._single: Executor | None = None
         self.broken = False               # a worker died: the pool lost work of other batches too
 
@@ -159,10 +159,13 @@ class Engine:
             if not self.adaptive:
                 yield from self._pooled(head, jobs, pending)
                 return
-            if self.settled is None:
-                mode = yield from self._probe(head, jobs, pending)
-                if mode is None:
-                    yield from self._pooled(head, jobs, pending)      # the jobs ran out during the probe
+            if not isinstance(self.settled, tuple):
+                probe = self.settled or Probe()
+                mode = yield from self._probe(head, jobs, pending, probe)
+                if mode is None:                  # the jobs ran out during the probe: the next run goes on with it
+                    if self.remember is not None:
+                        self.remember(probe)
+                    yield from self._pooled(head, jobs, pending)
                     return
                 left = stretch = FIRST_STRETCH
             else:
@@ -301,9 +304,9 @@ class Engine:
         steps += gaps_of(stamps)[1:]
         return len(stamps) - 1
 
-    def _probe(self, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
-        """Time batches through the pool and inline, in turns; return the mode to go on in: 'pool', 'one thread'
-        or 'inline' (None when the jobs ran out first).
+    def _probe(self, head: Callable, jobs: Iterator, pending: deque, probe: Probe) -> Iterator[tuple[Any, Future]]:
+        """Time batches through the pool and inline, in turns, from where `probe` left off; return the mode to go
+        on in: 'pool', 'one thread' or 'inline' (None when the jobs ran out first).
 
         NOTE [ Adaptive threads ]
         Threads help only when heads do enough work that releases the GIL (numpy on big arrays, I/O), or when one
@@ -347,7 +350,13 @@ class Engine:
         The pipeline keeps, per batch size and prefetch, the mode its run settled in and how far that run got
         towards its next check, and its next such run goes on from there without a probe: the runs of a pipeline
         are timed as one long run, so a loop that runs a pipeline once per epoch pays for one probe, and runs
-        shorter than a stretch are checked too. Within a stretch the run watches its own pace (free: the stamps
+        shorter than a stretch are checked too. The probe itself goes on across runs the same way (pace.Probe):
+        runs of fewer batches than it takes (an evaluation of 10 to 40 batches) each started it afresh, spent
+        most of their batches in its pool rounds, and on W ran 1.7 to 2 times slower than prefetch=0, run after
+        run. Now each run times the rounds it has batches for, and a few runs later the probe decides. Runs too
+        short for any round (a pool round needs about 6 batches) paid 170 us each to start and stop the pool:
+        after `SHORT_RUNS` of them the probe settles inline, and the checks time the pool later. Within a
+        stretch the run watches its own pace (free: the stamps
         are taken anyway): when it falls to `SLOWDOWN` times slower than at the stretch's start (a pool whose
         second core the host took away ran 2.6 times slower than when it was chosen, and slower than inline), the
         check comes as soon as `RECHECK_GAPS` more gaps are timed, and the stretch after it is as long as the one
@@ -356,27 +365,19 @@ class Engine:
         than inline (16.5 ms against 4.7 ms), and the pool was kept. Whatever the mode, every batch is processed
         and handed out in order, with the same errors; only the speed differs.
         """
-        pool_best = inline_best = float('inf')
-        for _ in range(PROBE_ROUNDS):
-            pool_steps: list[float] = []
-            inline_steps: list[float] = []
-            yield from self._timed_pool(head, jobs, pending, pool_steps)
-            yield from self._timed_inline(head, jobs, inline_steps)
-            if len(pool_steps) < 3 or len(inline_steps) < 3:
-                return None       # the run is over (or nearly): nothing to decide
-            pool_best = min(pool_best, pace(pool_steps, self.window))
-            inline_best = min(inline_best, pace(inline_steps, 1))
-            if pool_best < CLEAR_WIN * inline_best:
-                break
-        if pool_best * 1.05 <= inline_best:
-            return 'pool'
-        if getattr(self.executor, '_max_workers', 1) == 1:
-            return 'inline'       # the pool is one thread already
-        one_steps: list[float] = []
-        yield from self._timed_pool(head, jobs, pending, one_steps, **self._workers('one thread'))
-        if len(one_steps) >= 3 and pace(one_steps, 2) <= CLEAR_WIN * inline_best:
-            return 'one thread'
-        return 'inline'
+        single_worker = getattr(self.executor, '_max_workers', 1) == 1
+        timed = False
+        while True:
+            mode, decided = probe.next_step(single_worker)
+            if decided:
+                return mode
+            steps: list[float] = []
+            yield from self._timed_round(mode, head, jobs, pending, steps)
+            if len(steps) < 3:    # the run is over (or nearly): the round is timed again in the next run
+                probe.short_runs += not timed
+                return None
+            probe.paces[mode].append(pace(steps, self._span(mode)))
+            timed = True
 
     def result(self, future: Future) -> Any:
         try:
@@ -445,7 +446,7 @@ def make_engine(prefetch: int, target: str, executor: Executor | None, engine: s
     if kind == 'local':
         if executor is not None:
             return Engine(executor, window, owned=False)
-        return Engine(ThreadPoolExecutor(min(prefetch, os.cpu_count() or 1), thread_name_prefix='batchkit-prefetch'),
+        return Engine(ThreadPoolExecutor(min(prefetch, CPUS), thread_name_prefix='batchkit-prefetch'),
                       window, owned=True, adaptive=True)
     from .remote import RemoteEngine
     if executor is not None:

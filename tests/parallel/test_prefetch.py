@@ -517,3 +517,73 @@ def test_light_heads_whose_pool_round_costs_much_are_checked_less_often():
     main = threading.current_thread().name
     assert any(name.startswith('batchkit-prefetch_') for name in threads[300:360])     # the first check's pool round
     assert set(threads[400:]) == {main}
+
+
+def test_the_probe_decides_from_its_rounds_in_turns():
+    """NOTE [ Adaptive threads ]: what the probe times next, and what it decides, from the paces timed so far."""
+    from batchkit.pipeline.pace import SHORT_RUNS, Probe
+    probe = Probe()
+    assert probe.next_step(single_worker=False) == ('pool', False)
+    probe.paces['pool'].append(2.0)
+    assert probe.next_step(single_worker=False) == ('inline', False)
+    probe.paces['inline'].append(1.0)
+    assert probe.next_step(single_worker=False) == ('pool', False)        # not clearly faster: a second round
+    probe.paces['pool'].append(1.5)
+    probe.paces['inline'].append(1.2)
+    assert probe.next_step(single_worker=True) == ('inline', True)
+    assert probe.next_step(single_worker=False) == ('one thread', False)
+    probe.paces['one thread'].append(0.9)
+    assert probe.next_step(single_worker=False) == ('inline', True)        # 0.9 is not clearly under 1.0
+    probe.paces['one thread'][0] = 0.7
+    assert probe.next_step(single_worker=False) == ('one thread', True)
+    clear = Probe()
+    clear.paces['pool'].append(0.5)
+    clear.paces['inline'].append(1.0)
+    assert clear.next_step(single_worker=False) == ('pool', True)         # clearly faster: one round decides
+    short = Probe()
+    short.short_runs = SHORT_RUNS
+    assert short.next_step(single_worker=False) == ('inline', True)       # runs too short to time a round
+
+
+@timed_again_on_a_stall
+@pytest.mark.parametrize('kind, in_pool', [('light', False), ('waiting', True)])
+def test_runs_shorter_than_the_probe_go_on_with_it_and_settle(kind, in_pool):
+    """NOTE [ Adaptive threads ]: ten runs of 10 batches. Each used to start the probe afresh and spend most of
+    its batches in the pool, where light heads run about 2 times slower than inline."""
+    from batchkit import Dataset
+    ds = Dataset(10, batch_class=PhasedBatch, preloaded={'x': np.arange(10, dtype=np.float64)})
+    p = ds.p.phases(at=0, first=kind, then=kind)
+    main = threading.current_thread().name
+    runs = [[b.head_thread for b in p.gen_batch(1, prefetch=2)] for _ in range(10)]
+    assert all(len(run) == 10 for run in runs)
+    last = set(runs[-1]) | set(runs[-2])
+    if in_pool:
+        assert all(name.startswith('batchkit-prefetch_') for name in last)
+    else:
+        assert last in ({main}, {'batchkit-prefetch-one_0'}), last
+
+
+def test_runs_too_short_to_time_a_probe_round_settle_inline():
+    """NOTE [ Adaptive threads ]: runs of 2 batches never fill a pool round; after SHORT_RUNS of them no run starts
+    the pool (170 us a run) until a check is due."""
+    from batchkit import Dataset
+    from batchkit.pipeline.pace import SHORT_RUNS
+    ds = Dataset(2, batch_class=PhasedBatch, preloaded={'x': np.arange(2, dtype=np.float64)})
+    p = ds.p.phases(at=0, first='light', then='light')
+    runs = [[b.head_thread for b in p.gen_batch(1, prefetch=2)] for _ in range(SHORT_RUNS + 20)]
+    assert all(name.startswith('batchkit-prefetch_') for run in runs[:SHORT_RUNS] for name in run)
+    assert {name for run in runs[SHORT_RUNS:] for name in run} == {threading.current_thread().name}
+
+
+def test_runs_and_inbatch_parallel_batches_do_not_ask_the_os_for_the_cpu_count(monkeypatch):
+    """os.cpu_count reads a file under /sys on each call (7 us): batchkit reads it once, at import."""
+    calls = []
+
+    def counted() -> int:
+        calls.append(1)
+        return 2
+    monkeypatch.setattr(os, 'cpu_count', counted)
+    p = wb.work_dataset(40).p.square_threads().take(1)
+    for _ in range(3):
+        p.run(4, prefetch=2)
+    assert calls == []

@@ -21,12 +21,24 @@ keras = import_optional('keras', extra='tf')
 __all__ = ['KerasModel']
 
 CHECKPOINT_FILE = 'model.keras'
+EXPORT_FORMATS = ('tf_saved_model', 'onnx', 'openvino', 'litert', 'torch')     # keras.Model.export's, Keras 3.15
+
+
+def _build_with(builder: Any, config: dict) -> Any:
+    """`builder(config)`, or `builder()` for a builder that takes no argument (`def build(): return
+    keras.Sequential(...)`, as Keras users write it)."""
+    try:
+        takes_none = not inspect.signature(builder).parameters
+    except (TypeError, ValueError):           # no signature to read (some builtins): pass the config
+        takes_none = False
+    return builder() if takes_none else builder(config)
 
 
 class KerasModel(BaseModel):
     """A Keras model in a pipeline: `train(x, y)`, `test(x, y)`, `predict(x)`, checkpoints in `model_dir`.
 
-    Config: `model` (a `keras.Model`, or a callable `model(config) -> keras.Model`; in a dynamic pipeline model
+    Config: `model` (a `keras.Model`, or a callable `model(config) -> keras.Model`, or `model()` when it takes no
+    argument; in a dynamic pipeline model
     the config may take shapes from the first batch), `loss`, `optimizer` (default 'adam'), `metrics`, `use_lock`
     (default True: calls on one model are serialized), `name` (used in signals) and the model_dir options of
     API.md section 5. Or subclass and return a compiled model from `_build`.
@@ -44,7 +56,7 @@ class KerasModel(BaseModel):
     def _setup(self) -> None:
         name = self.config.get('name')
         self.name = name if isinstance(name, str) else type(self).__name__
-        self.options = parse_options(self.config, owner=self._what())
+        self.options = parse_options(self.config, owner=self._what(), export_formats=EXPORT_FORMATS)
         self.use_lock = bool(self.config.get('use_lock', True))
         self._lock: Any = threading.RLock() if self.use_lock else contextlib.nullcontext()
         self.history: dict[str, list[dict]] = {'train': [], 'test': []}
@@ -80,7 +92,7 @@ class KerasModel(BaseModel):
         if spec is None:
             raise ModelError(f"Expected {self._what()} to get config['model'] (a keras.Model or a callable building "
                              f"one) or a subclass whose `_build` returns a compiled keras.Model. Received: neither.")
-        model = spec if isinstance(spec, keras.Model) else spec(self.config) if callable(spec) else spec
+        model = spec if isinstance(spec, keras.Model) else _build_with(spec, self.config) if callable(spec) else spec
         if not isinstance(model, keras.Model):
             raise BatchkitTypeError(f"Expected config['model'] of {self._what()} to be a keras.Model or a callable "
                                     f"returning one. Received: {type(model).__name__} {model!r:.60}")
@@ -276,9 +288,16 @@ class KerasModel(BaseModel):
         values = {k: float(v) for k, v in values.items()}
         return values['loss'] if len(values) == 1 and 'loss' in values else values
 
+    def _check_targets(self, y: Any, method: str) -> None:
+        if y is None and self.model.loss is not None:        # Keras would say only "None values not supported"
+            raise BatchkitValueError(f"Expected y for {method} of {self._what()}, whose Keras model is compiled with "
+                                     f"loss {self.model.loss!r:.60}. Received: y=None. Pass the targets, e.g. "
+                                     f"{method}_model(name, x=B('images'), y=B('labels')).")
+
     def train(self, x: Any, y: Any = None, **kwargs: Any) -> float | dict[str, float]:
         """One gradient step on (x, y); the loss (or loss and metrics); checkpoints and summaries when due."""
         self._check_shapes(x, y)
+        self._check_targets(y, 'train')
         with self._lock:
             values = self.model.train_on_batch(x, y, return_dict=True, **kwargs)
             values = {k: float(v) for k, v in values.items()}
@@ -292,6 +311,7 @@ class KerasModel(BaseModel):
     def test(self, x: Any, y: Any = None, **kwargs: Any) -> float | dict[str, float]:
         """The loss (or loss and metrics) on (x, y), without training; eval summaries are written at run end."""
         self._check_shapes(x, y)
+        self._check_targets(y, 'test')
         with self._lock:
             values = {k: float(v) for k, v in self.model.test_on_batch(x, y, return_dict=True, **kwargs).items()}
             self.history['test'].append({'step': self.step, **values})

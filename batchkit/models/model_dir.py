@@ -63,12 +63,13 @@ def _positive(name: str, value: Any, kind: tuple, owner: str, allow_none: bool =
                                  f"Received: {name}={value!r}")
 
 
-def parse_options(config: dict, owner: str = 'the model') -> ModelDirOptions:
+def parse_options(config: dict, owner: str = 'the model', export_formats: tuple[str, ...] = ()) -> ModelDirOptions:
     """Validate the model_dir options in `config` (other keys are ignored).
 
     Args:
         config: a model config.
         owner: how error messages name the model.
+        export_formats: the `export_format` values the model can write (any str when empty).
 
     Returns:
         The options, with defaults (Estimator's: checkpoints every 600 s when neither steps nor secs are given).
@@ -104,6 +105,9 @@ def parse_options(config: dict, owner: str = 'the model') -> ModelDirOptions:
     fmt = opts.get('export_format')
     if fmt is not None and not isinstance(fmt, str):
         raise BatchkitTypeError(f"Expected `export_format` of {owner} to be a str or None. Received: {fmt!r:.80}")
+    if fmt is not None and export_formats and fmt not in export_formats:
+        raise BatchkitValueError(f"Expected `export_format` of {owner} to be one of {list(export_formats)} or None. "
+                                 f"Received: export_format={fmt!r}.")
     return ModelDirOptions(**opts)
 
 

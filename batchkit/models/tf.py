@@ -34,6 +34,8 @@ from .estimator import EstimatorSpec, ModeKeys
 from .model_dir import parse_options
 from .tf_dir import TFModelDir
 
+EXPORT_FORMATS = ('tf_saved_model', 'saved_model')      # a TFModel exports a SavedModel only
+
 tf = import_optional('tensorflow', extra='tf')
 v1 = tf.compat.v1
 
@@ -74,7 +76,7 @@ class TFModel(BaseModel):
             raise BatchkitTypeError(f"Expected config['model_fn'] of {self._name} to be a callable "
                                     f"model_fn(features, labels, mode, params). Received: {self.model_fn!r:.60}")
         self.params = self.config.get('params') or {}
-        self.options = parse_options(self.config, self._name)      # checked before anything is built
+        self.options = parse_options(self.config, self._name, export_formats=EXPORT_FORMATS)  # before anything is built
         self.seed = self.options.seed
         self.graph = tf.Graph()
         self.session = v1.Session(graph=self.graph)

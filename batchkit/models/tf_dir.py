@@ -169,10 +169,6 @@ class TFModelDir:
     def export(self, path: str, features: Any = None) -> str:
         """A SavedModel with a `serving_default` signature from export_outputs, else predictions."""
         model = self.model
-        fmt = self.options.export_format
-        if fmt not in (None, 'tf_saved_model', 'saved_model'):
-            raise BatchkitValueError(f"Expected `export_format` of {model._name} to be 'tf_saved_model' (or None). "
-                                     f"Received: export_format={fmt!r}. A TFModel exports a SavedModel only.")
         if ModeKeys.PREDICT not in model._modes:
             if features is None and model._features is None:
                 raise BatchkitValueError(f"Expected {model._name} to have seen a batch before export. Received: "

@@ -110,6 +110,48 @@ def test_a_string_instead_of_data_is_named(method):
     assert steps(net) == 0
 
 
+def test_a_builder_that_takes_no_argument_is_called_without_the_config():
+    def build():
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    seen = []
+
+    def build_from(config):
+        seen.append(config['units'])
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(config['units'])])
+    x = np.ones((8, 4), 'float32')
+    net = KerasModel({'model': build, 'loss': 'mse'})
+    assert isinstance(net.train(x, np.zeros((8, 1), 'float32')), float) and steps(net) == 1
+    other = KerasModel({'model': build_from, 'loss': 'mse', 'units': 3})
+    assert seen == [3] and other.predict(x).shape == (8, 3)
+
+
+@pytest.mark.parametrize('method', ['train', 'test'])
+def test_missing_targets_are_named_before_keras_sees_them(method):
+    net = KerasModel(ks.compiled_config())
+    with pytest.raises(BatchkitError, match=rf"Expected y for {method} of KerasModel .*compiled with loss "
+                                            r"'binary_crossentropy'. Received: y=None"):
+        getattr(net, method)(np.zeros((8, 4), 'float32'))
+    assert steps(net) == 0
+
+
+def test_a_model_whose_losses_need_no_targets_trains_without_y():
+    class OwnLoss(keras.layers.Layer):
+        def call(self, inputs):
+            self.add_loss(keras.ops.mean(inputs ** 2))
+            return inputs
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, OwnLoss()(keras.layers.Dense(2)(inputs)))
+    model.compile(optimizer='adam')
+    net = KerasModel({'model': model})
+    assert isinstance(net.train(np.ones((8, 4), 'float32')), float) and steps(net) == 1
+
+
+def test_an_export_format_keras_does_not_know_is_refused_when_the_model_is_made():
+    with pytest.raises(BatchkitError, match=r"export_format.*to be one of \['tf_saved_model', 'onnx', .*Received: "
+                                            r"export_format='savedmodel'"):
+        KerasModel(ks.compiled_config(export_format='savedmodel'))
+
+
 def test_a_model_dir_with_another_models_checkpoints_is_refused(tmp_path):
     KerasModel(ks.compiled_config(model_dir=str(tmp_path))).save_checkpoint()
     other = {'model': lambda config: keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]), 'loss': 'mse'}

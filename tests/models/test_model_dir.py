@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from batchkit import BatchkitError, signals
+from batchkit import BatchkitError, BatchkitValueError, signals
 from batchkit.errors import ModelError
 from batchkit.models import model_dir as md_module
 from batchkit.models.model_dir import ModelDir, parse_options
@@ -58,6 +58,13 @@ def test_bad_options_raise_clear_errors(config, message):
     with pytest.raises(BatchkitError, match=message) as info:
         parse_options(config, owner="KerasModel 'm'")
     assert isinstance(info.value, (ValueError, TypeError))
+
+
+def test_an_export_format_the_model_cannot_write_is_refused_with_the_ones_it_can():
+    assert parse_options({'export_format': 'onnx'}, export_formats=('tf_saved_model', 'onnx')).export_format == 'onnx'
+    with pytest.raises(BatchkitValueError, match=r"to be one of \['tf_saved_model', 'onnx'\] or None\. "
+                                                r"Received: export_format='onx'"):
+        parse_options({'export_format': 'onx'}, owner="KerasModel 'm'", export_formats=('tf_saved_model', 'onnx'))
 
 
 def test_defaults_follow_the_estimator():

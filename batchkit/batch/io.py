@@ -237,6 +237,10 @@ def _csv_table(path: str) -> _CsvTable:
 
 def _load_csv(batch: ArrayBatch, src: Any, names: list[str] | None, index_col: str | None = None
               ) -> dict[str, np.ndarray]:
+    if src is None or _per_item(src):
+        raise BatchkitValueError(f"Expected `src` to be a csv file for fmt='csv' (one file, one row per dataset item). "
+                                 f"Received: src={src!r}. Pass src='table.csv', or read one file per item with "
+                                 f"fmt='npz' or 'npy'.")
     path = _check_file(src)
     table = _csv_table(path)
     with _CSV_CACHE_LOCK:      # lazy conversion mutates the shared table

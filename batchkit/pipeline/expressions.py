@@ -325,8 +325,14 @@ class R(NamedExpression):
 
     def _get(self, batch: Any, pipeline: Any) -> Any:
         """A draw from the batch's generator, with the arguments evaluated for the batch."""
-        return getattr(batch.random, self._name)(*evaluate(self._args, batch, pipeline),
-                                                **evaluate(self._kwargs, batch, pipeline))
+        args, kwargs = evaluate(self._args, batch, pipeline), evaluate(self._kwargs, batch, pipeline)
+        try:
+            return getattr(batch.random, self._name)(*args, **kwargs)
+        except (TypeError, ValueError) as exc:      # numpy's message does not say which draw it was
+            error = BatchkitTypeError if isinstance(exc, TypeError) else BatchkitValueError
+            call = ', '.join([f'{a!r:.40}' for a in args] + [f'{k}={v!r:.40}' for k, v in kwargs.items()])
+            raise error(f"Expected arguments of numpy.random.Generator.{self._name}. Received: "
+                        f"R({self._name!r}, {call}), which numpy refused: {exc}") from exc
 
     def _children(self) -> tuple:
         """The arguments of the draw."""

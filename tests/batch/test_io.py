@@ -169,6 +169,15 @@ def test_csv_by_position(csv_file):
         assert b.name.tolist() == [f'item{p}' for p in pos]
 
 
+@pytest.mark.parametrize('where', ['nothing', 'a directory'])
+def test_csv_from_no_file_says_it_reads_one_table(tmp_path, where):
+    b = batches(Dataset(N, batch_class=FreeBatch))[0]
+    src = None if where == 'nothing' else str(tmp_path)
+    with pytest.raises(BatchkitValueError, match=r"Expected `src` to be a csv file for fmt='csv' .*Received: src="
+                                                 r".*fmt='npz' or 'npy'"):
+        b.load(src=src, fmt='csv', components='x')
+
+
 def test_csv_default_components(csv_file):
     b = batches(Dataset(np.array([f'k{i}' for i in IDS]), batch_class=FreeBatch))[0]
     b.load(src=csv_file, fmt='csv', index_col='key')

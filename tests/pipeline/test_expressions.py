@@ -136,6 +136,17 @@ def test_r_arguments_are_expressions(ds):
     assert value.shape == (3,)
 
 
+@pytest.mark.parametrize('expr, error, message', [
+    (R('normal', 0, 1, size='x'), BatchkitTypeError, r"Generator.normal. Received: R\('normal', 0, 1, size='x'\), which "
+                                                     r"numpy refused: 'str' object cannot be interpreted"),
+    (R('integers', 5, 1), BatchkitValueError, r"Generator.integers. Received: R\('integers', 5, 1\), which numpy "
+                                              r"refused: .*high"),
+])
+def test_r_arguments_numpy_refuses_name_the_draw(ds, expr, error, message):
+    with pytest.raises(error, match=message):
+        _draws(ds, 1, expr)
+
+
 # --- I ---------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize('run_kwargs, n', [
     ({'n_epochs': 1}, 4),

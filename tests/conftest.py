@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from batchkit import ArrayBatch, Dataset, DatasetIndex
+from batchkit import Dataset, DatasetIndex
+
+from shared_batches import ImageBatch
 
 settings.register_profile(
     'batchkit', deadline=None, max_examples=150, derandomize=True,
@@ -13,11 +15,6 @@ settings.register_profile(
 settings.load_profile('batchkit')
 
 STR_IDS = np.array(list('abcdefghij'))
-
-
-class ImageBatch(ArrayBatch):
-    """A batch with two declared components, for the dataset and batch tests."""
-    components = ('images', 'labels')
 
 
 @pytest.fixture

@@ -38,10 +38,9 @@ class KerasModel(BaseModel):
     """A Keras model in a pipeline: `train(x, y)`, `test(x, y)`, `predict(x)`, checkpoints in `model_dir`.
 
     Config: `model` (a `keras.Model`, or a callable `model(config) -> keras.Model`, or `model()` when it takes no
-    argument; in a dynamic pipeline model
-    the config may take shapes from the first batch), `loss`, `optimizer` (default 'adam'), `metrics`, `use_lock`
-    (default True: calls on one model are serialized), `name` (used in signals) and the model_dir options of
-    API.md section 5. Or subclass and return a compiled model from `_build`.
+    argument; in a dynamic pipeline model the config may take shapes from the first batch), `loss`, `optimizer`
+    (default 'adam'), `metrics`, `use_lock` (default True: calls on one model are serialized), `name` (used in
+    signals) and the model_dir options of API.md section 5. Or subclass and return a compiled model from `_build`.
 
     `train` and `test` return the loss as a float when the model has no compiled metrics, else a dict of floats
     `{'loss': ..., <metric>: ...}`; `predict` returns numpy.

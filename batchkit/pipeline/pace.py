@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ['CHECK_SHARE', 'CLEAR_WIN', 'COSTLY_STRETCH', 'FIRST_STRETCH', 'INLINE_WIN', 'LONGEST_STRETCH', 'PROBE_ROUNDS',
-           'RECHECK_GAPS', 'SHORT_RUNS', 'SLOWDOWN', 'WATCH_EVERY', 'Probe', 'Watch', 'gaps_of', 'next_stretch', 'pace']
+__all__ = ['CHECK_SHARE', 'CLEAR_WIN', 'COSTLY_STRETCH', 'FIRST_STRETCH', 'INLINE_WIN', 'LONGEST_STRETCH',
+           'PROBE_ROUNDS', 'RECHECK_GAPS', 'SHORT_RUNS', 'SLOWDOWN', 'WATCH_EVERY', 'Probe', 'Watch', 'gaps_of',
+           'next_stretch', 'pace']
 
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
 SHORT_RUNS = 3              # runs too short to time one probe round, after which the probe settles inline

@@ -137,8 +137,8 @@ def test_r_arguments_are_expressions(ds):
 
 
 @pytest.mark.parametrize('expr, error, message', [
-    (R('normal', 0, 1, size='x'), BatchkitTypeError, r"Generator.normal. Received: R\('normal', 0, 1, size='x'\), which "
-                                                     r"numpy refused: 'str' object cannot be interpreted"),
+    (R('normal', 0, 1, size='x'), BatchkitTypeError,
+     r"Generator.normal. Received: R\('normal', 0, 1, size='x'\), which numpy refused: 'str' object cannot be"),
     (R('integers', 5, 1), BatchkitValueError, r"Generator.integers. Received: R\('integers', 5, 1\), which numpy "
                                               r"refused: .*high"),
 ])

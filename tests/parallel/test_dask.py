@@ -1,6 +1,7 @@
 """The Dask engine on a real two-process LocalCluster: same results as a local run, errors reach the caller."""
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import importlib.util
 import os
@@ -164,15 +165,83 @@ def test_only_what_the_head_changed_comes_back_from_dask(cluster):
         assert np.array_equal(np.concatenate([b.x for b in batches]), np.arange(40) * factor)
 
 
-def test_heads_on_a_dask_worker_run_with_a_short_switch_interval_put_back_after(cluster):
+@contextlib.contextmanager
+def loop_head_limit(client, seconds: float):
+    """The workers' `_LOOP_HEAD_LIMIT` set for a test, then put back."""
+    from batchkit.pipeline import dask_engine
+    client.run(setattr, dask_engine, '_LOOP_HEAD_LIMIT', seconds)
+    try:
+        yield
+    finally:
+        client.run(setattr, dask_engine, '_LOOP_HEAD_LIMIT', dask_engine._LOOP_HEAD_LIMIT)
+
+
+def loop_threads(client) -> dict[int, int]:
+    """{worker pid: its event loop thread}: `client.run` calls a plain function in the worker's event loop."""
+    return dict(client.run(lambda: (os.getpid(), threading.get_ident())).values())
+
+
+def heads_in_pool(batches, loop_of: dict[int, int]) -> dict[int, list[int]]:
+    """{worker pid: the numbers, among that worker's batches in order, of those whose head ran off its loop}."""
+    out: dict[int, list[int]] = {pid: [] for pid in loop_of}
+    seen = dict.fromkeys(loop_of, 0)
+    for batch in batches:
+        if batch.thread != loop_of[batch.pid]:
+            out[batch.pid].append(seen[batch.pid])
+        seen[batch.pid] += 1
+    return out
+
+
+def test_short_heads_on_a_one_thread_worker_run_in_its_event_loop_after_the_first(cluster):
+    _, client = cluster
+    loop_of = loop_threads(client)
+    p = wb.work_dataset(80).p.where_run(nap_ms=1)
+    for _ in range(5):
+        batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=client.get_executor())))
+        assert [b.indices.tolist() for b in batches] == [[2 * k, 2 * k + 1] for k in range(40)]
+        off_loop = heads_in_pool(batches, loop_of)
+        # The first head is timed in the thread pool; the one sent before it ended waited there too.
+        assert all(numbers and numbers == list(range(len(numbers))) and len(numbers) <= 2
+                   for numbers in off_loop.values()), off_loop
+
+
+def test_a_head_slower_than_the_limit_goes_back_to_the_thread_pool(cluster):
+    _, client = cluster
+    loop_of = loop_threads(client)
+    p = wb.work_dataset(60).p.where_run(nap_ms=60, nap_from=20)
+    with loop_head_limit(client, 0.03):
+        batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=client.get_executor())))
+    assert [b.indices.tolist() for b in batches] == [[2 * k, 2 * k + 1] for k in range(30)]
+    for pid, numbers in heads_in_pool(batches, loop_of).items():
+        mine = [b.indices[0] for b in batches if b.pid == pid]
+        first_slow = next(n for n, item in enumerate(mine) if item >= 20)
+        # the first slow head ran in the loop; the calls made before it ended (at most two) may follow it there
+        assert set(range(first_slow + 3, len(mine))) <= set(numbers), (pid, mine, numbers)
+
+
+def test_heads_in_a_dask_workers_threads_run_with_a_short_switch_interval_put_back_after(cluster):
     from batchkit.pipeline.dask_engine import _SHORT_SWITCH_INTERVAL
     _, client = cluster
     before = client.run(sys.getswitchinterval)
     p = wb.work_dataset(40).p.sleepy(2).switch_interval()
-    for _ in range(3):
-        batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=client.get_executor())))
-        assert [b.interval for b in batches] == [_SHORT_SWITCH_INTERVAL] * 20
-        assert client.run(sys.getswitchinterval) == before      # NOTE [ GIL turns on workers ]
+    with loop_head_limit(client, -1.0):                # every head in the thread pool
+        for _ in range(3):
+            batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=client.get_executor())))
+            assert [b.interval for b in batches] == [_SHORT_SWITCH_INTERVAL] * 20
+            assert client.run(sys.getswitchinterval) == before      # NOTE [ GIL turns on workers ]
+
+
+def test_heads_on_a_worker_with_two_threads_stay_in_its_thread_pool():
+    import distributed
+    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=2, dashboard_address=':0') as two, \
+            distributed.Client(two) as client:
+        client.run(sys.path.insert, 0, HERE)
+        loop_of = loop_threads(client)
+        p = wb.work_dataset(60).p.where_run(nap_ms=2)
+        batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=4, executor=client.get_executor())))
+        assert [b.indices.tolist() for b in batches] == [[2 * k, 2 * k + 1] for k in range(30)]
+        assert heads_in_pool(batches, loop_of) == {pid: list(range(30)) for pid in loop_of}
+        assert len({b.thread for b in batches}) == 2          # both threads ran heads
 
 
 def test_short_gil_turns_overlapping_in_many_threads_put_the_interval_back_exactly():

@@ -164,6 +164,14 @@ class WorkBatch(ArrayBatch):
         return self
 
     @action
+    def where_run(self, nap_ms: float = 0.0, nap_from: int = 0) -> 'WorkBatch':
+        """Records the process and thread that ran the head; naps `nap_ms` from item `nap_from` on."""
+        if self.indices[0] >= nap_from:
+            time.sleep(nap_ms / 1000)
+        self.pid, self.thread = os.getpid(), threading.get_ident()
+        return self
+
+    @action
     def keep_lock(self) -> 'WorkBatch':
         """Puts an object that cannot be pickled into the batch."""
         self.lock = threading.Lock()

@@ -244,6 +244,49 @@ def test_heads_on_a_worker_with_two_threads_stay_in_its_thread_pool():
         assert len({b.thread for b in batches}) == 2          # both threads ran heads
 
 
+@contextlib.contextmanager
+def counted_proxy_calls(dask_cluster):
+    """[n]: how many messages the (in-process) scheduler relayed to a worker for a client meanwhile."""
+    handlers = dask_cluster.scheduler.handlers
+    relay, count = handlers['proxy'], [0]
+
+    def counting(**msg):
+        count[0] += 1
+        return relay(**msg)
+    handlers['proxy'] = counting
+    try:
+        yield count
+    finally:
+        handlers['proxy'] = relay
+
+
+def test_heads_are_called_directly_unless_the_client_says_direct_to_workers_false(cluster):
+    import distributed
+    dask_cluster, client = cluster
+    p = wb.work_dataset(40).p.where_run()
+    assert client.direct_to_workers is None                   # Dask's default: through the scheduler
+    with counted_proxy_calls(dask_cluster) as relayed:
+        batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=client.get_executor())))
+    assert len(batches) == 20 and relayed == [0]               # NOTE [ Direct calls ]
+    with distributed.Client(dask_cluster, direct_to_workers=False) as proxied, \
+            counted_proxy_calls(dask_cluster) as relayed:
+        batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=proxied.get_executor())))
+    assert [b.indices.tolist() for b in batches] == [[2 * k, 2 * k + 1] for k in range(20)]
+    assert relayed == [20]
+
+
+def test_a_worker_that_cannot_be_reached_directly_is_called_through_the_scheduler(cluster):
+    from batchkit.pipeline.dask_engine import _UNREACHABLE, DaskEngine
+    _, client = cluster
+    engine = DaskEngine(client, window=2)
+    nowhere = 'tcp://127.0.0.1:9'                             # the discard port: nothing listens
+    assert engine._reachable(client.scheduler_info()['workers'].popitem()[0])
+    start = time.monotonic()
+    assert not engine._reachable(nowhere) and nowhere in _UNREACHABLE
+    assert time.monotonic() - start < 10
+    assert not engine._reachable(nowhere)                    # not tried again
+
+
 def test_short_gil_turns_overlapping_in_many_threads_put_the_interval_back_exactly():
     from batchkit.pipeline.dask_engine import ShortGilTurns
     before = sys.getswitchinterval()

@@ -150,8 +150,9 @@ class HeadActor:
 
 
 def _lost(exc: BaseException) -> WorkerDiedError:
-    return WorkerDiedError(f"Expected the Dask workers to finish their batches. Received: a worker was lost "
-                           f"({type(exc).__name__}: {exc}). The run was stopped.")
+    return WorkerDiedError(f"Expected the Dask workers to finish their batches. Received: a call to a worker's "
+                           f"batchkit actor failed ({type(exc).__name__}: {exc}): the worker was lost, or failed "
+                           f"past batchkit's own error handling. The run was stopped.")
 
 
 class DaskEngine(Engine):
@@ -212,7 +213,7 @@ class DaskEngine(Engine):
         async def run(shipped: bytes) -> tuple[bool, Any]:
             reply = await rpc(address).actor_execute(function='run', actor=key, args=[to_serialize(shipped)],
                                                      kwargs={})
-            if reply['status'] != 'OK':       # Dask could not call the actor: it is gone with its worker
+            if reply['status'] != 'OK':       # the worker is alive, but calling the actor failed there
                 raise reply['exception']
             return reply['result']
         return run

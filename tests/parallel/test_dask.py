@@ -5,6 +5,7 @@ import contextlib
 import copyreg
 import importlib.util
 import os
+import socket
 import sys
 import threading
 import time
@@ -285,6 +286,45 @@ def test_a_worker_that_cannot_be_reached_directly_is_called_through_the_schedule
     assert not engine._reachable(nowhere) and nowhere in _UNREACHABLE
     assert time.monotonic() - start < 10
     assert not engine._reachable(nowhere)                    # not tried again
+
+
+def test_a_worker_address_that_accepts_but_never_answers_is_given_up_after_the_probe_timeout(cluster, monkeypatch):
+    from batchkit.pipeline import dask_engine
+    _, client = cluster
+    monkeypatch.setattr(dask_engine, '_PROBE_TIMEOUT', 0.5)
+    monkeypatch.setattr(dask_engine, '_UNREACHABLE', set())
+    with socket.create_server(('127.0.0.1', 0)) as silent:      # the kernel accepts; nobody ever replies
+        silent_address = f'tcp://127.0.0.1:{silent.getsockname()[1]}'
+        start = time.monotonic()
+        assert not dask_engine.DaskEngine(client, window=2)._reachable(silent_address)
+        took = time.monotonic() - start
+    assert 0.4 < took < 5, took
+    assert dask_engine._UNREACHABLE == {silent_address}
+
+
+@contextlib.contextmanager
+def failing_actors(client):
+    """Every worker's HeadActor.run raising an error of its own, then put back."""
+    client.run(wb.break_actor_runs)
+    try:
+        yield
+    finally:
+        client.run(wb.mend_actor_runs)
+
+
+@pytest.mark.parametrize('direct', [None, False], ids=['direct call', 'through the scheduler'])
+def test_an_actor_call_that_fails_on_the_worker_stops_the_run_with_the_workers_error(cluster, direct):
+    import distributed
+    dask_cluster, main_client = cluster
+    p = wb.work_dataset(20).p.where_run()
+    with distributed.Client(dask_cluster, direct_to_workers=direct) as client, failing_actors(client), \
+            counted_proxy_calls(dask_cluster) as relayed:
+        with pytest.raises(WorkerDiedError, match='injected actor failure'):
+            run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=client.get_executor())))
+    assert (relayed[0] > 0) == (direct is False)
+    # the actors are put back: the next run goes through
+    batches = run_with_timeout(lambda: list(p.gen_batch(2, prefetch=2, executor=main_client.get_executor())))
+    assert [b.indices.tolist() for b in batches] == [[2 * k, 2 * k + 1] for k in range(10)]
 
 
 def test_short_gil_turns_overlapping_in_many_threads_put_the_interval_back_exactly():

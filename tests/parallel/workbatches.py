@@ -294,3 +294,23 @@ def V_plus_one():  # noqa: N802 - reads as the expression it returns
     """V('n') + 1, for pipelines that count their batches."""
     from batchkit import V
     return V('n') + 1
+
+
+
+_actor_runs: list = []
+
+
+def break_actor_runs() -> None:
+    """On a worker: HeadActor.run fails past batchkit's own error handling (a fault for Dask to report)."""
+    from batchkit.pipeline.dask_engine import HeadActor
+
+    async def failing_run(self, shipped: bytes):
+        raise RuntimeError('injected actor failure')
+    _actor_runs.append(HeadActor.run)
+    HeadActor.run = failing_run
+
+
+def mend_actor_runs() -> None:
+    """On a worker: HeadActor.run as it was before break_actor_runs."""
+    from batchkit.pipeline.dask_engine import HeadActor
+    HeadActor.run = _actor_runs.pop()

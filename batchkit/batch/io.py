@@ -21,6 +21,7 @@ from ..errors import (
     BatchkitValueError,
     MissingFileError,
 )
+from .npy_file import read_npy
 
 if TYPE_CHECKING:
     from .array import ArrayBatch
@@ -177,52 +178,12 @@ def _load_npy(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str,
     return {name: _take_rows(np.load(path, mmap_mode='r'), batch.index.root_positions, path, name)}
 
 
-# NOTE [ Small npy files ]
-# A dataset of one small .npy file per item spends most of np.load's time in Python: opening the file twice
-# and parsing its header with a literal evaluator, about 100 us per file here. The files of one dataset share one
-# header, so the layout it gives is kept by its bytes, and each file is then one read and a frombuffer (about
-# 20 us). Whatever this path does not know as plain (another format version, object arrays, a short file) goes
-# to np.load, so its errors and its results stay np.load's.
-_NPY_MAGIC = b'\x93NUMPY\x01'                # format version 1.x: a 2-byte header length at bytes 8-9
-_NPY_LAYOUTS: dict[bytes, tuple[np.dtype, tuple, str, int, int]] = {}
-_NPY_LAYOUTS_SIZE = 64
-
-
-def _npy_layout(header: bytes) -> tuple[np.dtype, tuple, str, int, int] | None:
-    """(dtype, shape, order, data offset, item count) of a version 1 header, None if np.load must read the file."""
-    layout = _NPY_LAYOUTS.get(header)
-    if layout is None:
-        fp = io.BytesIO(header)
-        np.lib.format.read_magic(fp)
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fp)
-        if dtype.hasobject:
-            return None
-        if len(_NPY_LAYOUTS) >= _NPY_LAYOUTS_SIZE:
-            _NPY_LAYOUTS.clear()
-        count = 1
-        for n in shape:
-            count *= n
-        layout = _NPY_LAYOUTS[header] = (dtype, shape, 'F' if fortran_order else 'C', len(header), count)
-    return layout
-
-
 def _read_npy(path: str) -> np.ndarray:
-    """The array in .npy file `path` (NOTE [ Small npy files ]); read-only when read on the fast path."""
     try:
-        with open(path, 'rb') as f:
-            data = f.read()
+        return read_npy(path)
     except OSError:
         _check_file(path)       # a clear error for a missing path; anything else is the OS's own
         raise
-    if data[:7] != _NPY_MAGIC or len(data) < 10:
-        return np.load(path)
-    layout = _npy_layout(data[:10 + int.from_bytes(data[8:10], 'little')])
-    if layout is None:
-        return np.load(path)
-    dtype, shape, order, offset, count = layout
-    if len(data) - offset != count * dtype.itemsize:
-        return np.load(path)
-    return np.frombuffer(data, dtype, count, offset).reshape(shape, order=order)
 
 
 class _CsvTable:

@@ -21,7 +21,7 @@ from ..errors import (
     BatchkitValueError,
     MissingFileError,
 )
-from .npy_file import read_npy
+from .npy_reader import NpzReader, read_npy
 
 if TYPE_CHECKING:
     from .array import ArrayBatch
@@ -146,7 +146,7 @@ def _load_npz(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str,
         paths = _item_paths(batch, src, 'npz')
         stacker = _Stacker(len(paths))
         for i, path in enumerate(paths):
-            with np.load(_check_file(path)) as f:
+            with _open_npz(path) as f:
                 names = names or _default_components(batch, f.files, repr(path))
                 for n in names:
                     stacker.put(i, n, _npz_get(f, n, path), path)
@@ -156,6 +156,16 @@ def _load_npz(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str,
         names = names or _default_components(batch, f.files, repr(path))
         positions = batch.index.root_positions
         return {n: _take_rows(_npz_get(f, n, path), positions, path, n) for n in names}
+
+
+def _open_npz(path: str) -> NpzReader:
+    path = _check_file(path)
+    try:
+        return NpzReader(path)
+    except zipfile.BadZipFile:
+        raise BatchkitValueError(f"Expected an npz file (a zip archive of .npy arrays, as np.savez writes). "
+                                 f"Received: {path!r}, which is not a zip archive. Use fmt='npy' for .npy files."
+                                 ) from None
 
 
 def _npz_get(f: Any, name: str, path: str) -> np.ndarray:

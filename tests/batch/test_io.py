@@ -156,6 +156,15 @@ def test_npy_roundtrip_through_files_index(tmp_path, arrays):
         np.testing.assert_array_equal(b.images, arrays[0][b.indices.astype(int)])
 
 
+def test_a_per_item_npz_file_that_is_no_zip_archive_is_named(tmp_path):
+    np.save(tmp_path / '0.npy', np.arange(3))
+    os.rename(tmp_path / '0.npy', tmp_path / '0.npz')
+    fds = Dataset(FilesIndex(path=str(tmp_path / '*.npz'), no_ext=True), batch_class=ImgBatch)
+    [b] = batches(fds)
+    with pytest.raises(BatchkitValueError, match=r"Expected an npz file.*0\.npz.*not a zip archive.*fmt='npy'"):
+        b.load(fmt='npz')
+
+
 def test_a_missing_per_item_npy_file_is_named(tmp_path):
     with pytest.raises(bio.MissingFileError, match=r'nope\.npy.*does not exist'):
         bio._read_npy(str(tmp_path / 'nope.npy'))

@@ -1,12 +1,13 @@
-"""Tests of batchkit.batch.npy_file: the fast reader of small .npy files gives what np.load gives."""
+"""Tests of batchkit.batch.npy_reader: the fast reader of small .npy files gives what np.load gives."""
 from __future__ import annotations
 
 import os
+import zipfile
 
 import numpy as np
 import pytest
 
-from batchkit.batch.npy_file import read_npy
+from batchkit.batch.npy_reader import NpzReader, read_npy
 
 NPY_ARRAYS = {
     'c float32': np.arange(12, dtype=np.float32).reshape(3, 4),
@@ -50,3 +51,28 @@ def test_npy_files_the_fast_path_does_not_know_go_to_np_load_with_its_results_an
     with pytest.raises(ValueError) as from_np_load:
         np.load(short)
     assert str(raised.value) == str(from_np_load.value)
+
+
+def test_an_npz_file_reads_as_np_load_reads_it_without_calling_np_load(tmp_path, monkeypatch):
+    path = str(tmp_path / 'a.npz')
+    np.savez(path, **{k.replace(' ', '_'): v for k, v in NPY_ARRAYS.items()})
+    with np.load(path) as expected:
+        wanted = {name: expected[name] for name in expected.files}
+    monkeypatch.setattr(np, 'load', lambda *a, **k: pytest.fail('np.load called for a plain npz file'))
+    with NpzReader(path) as got:
+        assert got.files == list(wanted)
+        for name, array in wanted.items():
+            assert got[name].dtype == array.dtype and got[name].shape == array.shape
+            np.testing.assert_array_equal(got[name], array)
+
+
+def test_npz_members_the_fast_path_does_not_know_are_read_by_np_load_s_reader(tmp_path):
+    path = str(tmp_path / 'a.npz')
+    np.savez_compressed(path, plain=np.arange(4), objects=np.array([None, {}], dtype=object))
+    with NpzReader(path) as got:
+        np.testing.assert_array_equal(got['plain'], np.arange(4))       # compressed: zipfile inflates it
+        with pytest.raises(ValueError, match='allow_pickle'):
+            got['objects']
+    np.save(tmp_path / 'a.npy', np.arange(3))
+    with pytest.raises(zipfile.BadZipFile):
+        NpzReader(str(tmp_path / 'a.npy'))

@@ -159,9 +159,11 @@ def _load_npz(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str,
 
 
 def _open_npz(path: str) -> NpzReader:
-    path = _check_file(path)
     try:
         return NpzReader(path)
+    except OSError:
+        _check_file(path)       # a clear error for a missing path; anything else is the OS's own
+        raise
     except zipfile.BadZipFile:
         raise BatchkitValueError(f"Expected an npz file (a zip archive of .npy arrays, as np.savez writes). "
                                  f"Received: {path!r}, which is not a zip archive. Use fmt='npy' for .npy files."

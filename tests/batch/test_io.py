@@ -165,9 +165,18 @@ def test_a_per_item_npz_file_that_is_no_zip_archive_is_named(tmp_path):
         b.load(fmt='npz')
 
 
-def test_a_missing_per_item_npy_file_is_named(tmp_path):
-    with pytest.raises(bio.MissingFileError, match=r'nope\.npy.*does not exist'):
-        bio._read_npy(str(tmp_path / 'nope.npy'))
+@pytest.mark.parametrize('fmt', ['npz', 'npy'])
+def test_a_per_item_file_removed_after_indexing_is_named(tmp_path, fmt):
+    for i in range(2):
+        if fmt == 'npz':
+            np.savez(tmp_path / f'{i}.npz', images=np.arange(3))
+        else:
+            np.save(tmp_path / f'{i}.npy', np.arange(3))
+    fds = Dataset(FilesIndex(path=str(tmp_path / f'*.{fmt}'), no_ext=True), batch_class=ImgBatch)
+    os.remove(tmp_path / f'1.{fmt}')
+    [b] = batches(fds)
+    with pytest.raises(bio.MissingFileError, match=rf'1\.{fmt}.*does not exist'):
+        b.load(fmt=fmt, components='images')
 
 
 def test_per_item_npy_files_of_several_layouts_stack_in_one_run(tmp_path):

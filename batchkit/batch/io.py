@@ -158,12 +158,18 @@ def _load_npz(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str,
         return {n: _take_rows(_npz_get(f, n, path), positions, path, n) for n in names}
 
 
+def _read_item_file(read: Callable[[str], Any], path: str) -> Any:
+    """`read(path)`, with a clear error for a path that is no file; any other OSError is the OS's own."""
+    try:
+        return read(path)
+    except OSError:
+        _check_file(path)
+        raise
+
+
 def _open_npz(path: str) -> NpzReader:
     try:
-        return NpzReader(path)
-    except OSError:
-        _check_file(path)       # a clear error for a missing path; anything else is the OS's own
-        raise
+        return _read_item_file(NpzReader, path)
     except zipfile.BadZipFile:
         raise BatchkitValueError(f"Expected an npz file (a zip archive of .npy arrays, as np.savez writes). "
                                  f"Received: {path!r}, which is not a zip archive. Use fmt='npy' for .npy files."
@@ -183,19 +189,11 @@ def _load_npy(batch: ArrayBatch, src: Any, names: list[str] | None) -> dict[str,
         paths = _item_paths(batch, src, 'npy')
         stacker = _Stacker(len(paths))
         for i, path in enumerate(paths):
-            stacker.put(i, name, _read_npy(path), path)
+            stacker.put(i, name, _read_item_file(read_npy, path), path)
         return stacker.out
     path = _check_file(src)
     # mmap: many batches over one big file read only their rows, never the whole file
     return {name: _take_rows(np.load(path, mmap_mode='r'), batch.index.root_positions, path, name)}
-
-
-def _read_npy(path: str) -> np.ndarray:
-    try:
-        return read_npy(path)
-    except OSError:
-        _check_file(path)       # a clear error for a missing path; anything else is the OS's own
-        raise
 
 
 class _CsvTable:

@@ -1,8 +1,8 @@
 """Read small .npy and .npz files fast: the per-item files of `load(fmt='npy')` and `load(fmt='npz')`.
 
 NOTE [ Small npy files ]
-A dataset of one small .npy file per item spends most of np.load's time in Python: opening the file twice and
-parsing its header with a literal evaluator, about 100 us per file here. The files of one dataset share one header,
+A dataset of one small .npy file per item spends most of np.load's time in Python: reading through Python file
+objects and parsing each header with a literal evaluator, about 100 us per file here. The files of one dataset share one header,
 so the layout it gives is kept by its bytes, and each file is then one read and a frombuffer (about 15 us).
 An .npz file is a zip of .npy files; its members are read the same way (about 130 us a file of two arrays, against
 about 400 us through np.load, most of what is left being zipfile's own work).

@@ -242,8 +242,9 @@ class DaskEngine(Engine):
         self.client.loop.add_callback(relay)
         return future
 
-    def ordered(self, head: Callable, jobs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
-        """(meta, future) for every job in job order; each future is done when handed out."""
+    def ordered(self, head: Callable, jobs: Iterable[tuple[Any, Any]],
+                total: int | None = None) -> Iterator[tuple[Any, Any]]:
+        """(meta, future) for every job in job order; each future is done when handed out (`total` is not used)."""
         actors = self._start(head)
         pending: deque[tuple[Any, Any, int]] = deque()     # (meta, future, actor number or -1 for a Done)
         last_call = [0] * len(actors)                       # when each actor was last given a batch

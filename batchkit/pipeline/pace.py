@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ['CHECK_SHARE', 'CLEAR_WIN', 'COSTLY_STRETCH', 'FIRST_STRETCH', 'INLINE_WIN', 'LONGEST_STRETCH',
+__all__ = ['CHECK_SHARE', 'CLEAR_WIN', 'COSTLY_STRETCH', 'FIRST_STRETCH', 'INLINE_ROUND', 'INLINE_WIN', 'LONGEST_STRETCH',
            'PROBE_ROUNDS', 'RECHECK_GAPS', 'SHORT_RUNS', 'SLOWDOWN', 'WATCH_EVERY', 'Probe', 'Watch', 'gaps_of',
            'next_stretch', 'pace']
 
 PROBE_ROUNDS = 2            # NOTE [ Adaptive threads ]
+INLINE_ROUND = 9            # batches in a timed inline round (a pool's round: 2 * window + 6)
 SHORT_RUNS = 3              # runs too short to time one probe round, after which the probe settles inline
 FIRST_STRETCH = 256         # batches in the chosen mode before the first recheck; each next stretch is 4 times longer,
 LONGEST_STRETCH = 1024      # up to this: a run is checked at least every 1024 batches ...

@@ -34,6 +34,7 @@ from .ops import adopt
 from .pace import (
     CLEAR_WIN,
     FIRST_STRETCH,
+    INLINE_ROUND,
     INLINE_WIN,
     Probe,
     Watch,
@@ -112,6 +113,11 @@ def _run_now(head: Callable, batch: Any) -> Done:
         return Done(error=exc)
 
 
+def _pool_round(window: int) -> int:
+    """The batches in one timed round of a pool with `window` (NOTE [ Adaptive threads ])."""
+    return 2 * window + 6
+
+
 def _worker_died(exc: BaseException) -> WorkerDiedError:
     return WorkerDiedError("Expected the worker processes to finish their batches. Received: a worker process died "
                            "abruptly (killed, os._exit or out of memory). The run was stopped.")
@@ -137,6 +143,7 @@ class Engine:
         self.remember: Callable[[tuple | Probe], None] | None = None  # keeps it for the pipeline's next run
         self._single: Executor | None = None
         self.broken = False               # a worker died: the pool lost work of other batches too
+        self.handed = 0                   # batches the adaptive rounds and stretches of this run handed out
 
     def _died(self, error: WorkerDiedError) -> WorkerDiedError:
         """Mark the engine broken: its WorkerDiedError stops the run even under ignore_exceptions."""
@@ -151,8 +158,10 @@ class Engine:
         except BrokenProcessPool as exc:
             raise self._died(_worker_died(exc)) from exc
 
-    def ordered(self, head: Callable, jobs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Future]]:
-        """(meta, future of the head's result) for every job, in job order (NOTE [ Window ])."""
+    def ordered(self, head: Callable, jobs: Iterable[tuple[Any, Any]],
+                total: int | None = None) -> Iterator[tuple[Any, Future]]:
+        """(meta, future of the head's result) for every job, in job order (NOTE [ Window ]); `total`: the number of
+        jobs, when known."""
         pending: deque[tuple[Any, Future]] = deque()
         jobs = iter(jobs)
         try:
@@ -174,8 +183,15 @@ class Engine:
                 self._keep(mode, left, stretch)
                 watch = Watch(self._span(mode))
                 done = yield from self._stretch(mode, head, jobs, pending, left, watch)
+                self.handed += done
                 if done < left and not watch.slowed:
                     self._keep(mode, left - done, stretch)    # the jobs ran out: the next run goes on from here
+                    return
+                if total is not None and total - self.handed < self._check_batches(mode) <= total:
+                    # The run ends before the check would: cut off, it would tell nothing and cost a pool's start.
+                    # The rest goes in this mode, and the next run starts with the check.
+                    yield from self._rest(mode, head, jobs, pending)
+                    self._keep(mode, 0, stretch)
                     return
                 mode, close, cost = yield from self._recheck(mode, head, jobs, pending, gaps_of(list(watch.stamps)))
                 left = stretch = next_stretch(stretch, close, watch.slowed, cost)
@@ -210,6 +226,15 @@ class Engine:
             count += 1
             yield item
         return count
+
+    def _rest(self, mode: str, head: Callable, jobs: Iterator, pending: deque) -> Iterator[tuple[Any, Future]]:
+        """Every job left, in `mode`, untimed."""
+        if mode != 'inline':
+            yield from self._pooled(head, jobs, pending, **self._workers(mode))
+            return
+        for meta, batch in jobs:
+            yield meta, _run_now(head, batch)
+            del batch
 
     def _recheck(self, mode: str, head: Callable, jobs: Iterator, pending: deque,
                  gaps: list[float]) -> Iterator[tuple[Any, Future]]:
@@ -246,8 +271,19 @@ class Engine:
                      steps: list) -> Iterator[tuple[Any, Future]]:
         """One timed round of `mode`, its time per batch added to `steps`; return how many batches it handed out."""
         if mode == 'inline':
-            return (yield from self._timed_inline(head, jobs, steps))
-        return (yield from self._timed_pool(head, jobs, pending, steps, **self._workers(mode)))
+            count = yield from self._timed_inline(head, jobs, steps)
+        else:
+            count = yield from self._timed_pool(head, jobs, pending, steps, **self._workers(mode))
+        self.handed += count
+        return count
+
+    def _round_batches(self, mode: str) -> int:
+        """The batches in one timed round of `mode`: a pool's fill, drain and steady gaps, or inline's."""
+        return INLINE_ROUND if mode == 'inline' else _pool_round(self._workers(mode).get('window', self.window))
+
+    def _check_batches(self, mode: str) -> int:
+        """The batches a check from `mode` takes: a round of its rival, then one of its own."""
+        return self._round_batches('pool' if mode == 'inline' else 'inline') + self._round_batches(mode)
 
     def _span(self, mode: str) -> int:
         """The gaps over which a mode's workers hand batches out in one burst (see pace.pace)."""
@@ -285,7 +321,7 @@ class Engine:
         window = window or self.window
         stamps: list[float] = []
         count = 0
-        for item in self._pooled(head, jobs, pending, limit=2 * window + 6, stamps=stamps, executor=executor,
+        for item in self._pooled(head, jobs, pending, limit=_pool_round(window), stamps=stamps, executor=executor,
                                  window=window):
             count += 1
             yield item
@@ -296,7 +332,7 @@ class Engine:
         """Batches run here, adding their time per batch to `steps`, the first left out (NOTE [ Adaptive threads ]);
         return how many it handed out."""
         stamps: list[float] = []
-        for meta, batch in itertools.islice(jobs, 9):
+        for meta, batch in itertools.islice(jobs, INLINE_ROUND):
             stamps.append(time.perf_counter())
             yield meta, _run_now(head, batch)
             del batch
@@ -350,7 +386,10 @@ class Engine:
         The pipeline keeps, per batch size and prefetch, the mode its run settled in and how far that run got
         towards its next check, and its next such run goes on from there without a probe: the runs of a pipeline
         are timed as one long run, so a loop that runs a pipeline once per epoch pays for one probe, and runs
-        shorter than a stretch are checked too. The probe itself goes on across runs the same way (pace.Probe):
+        shorter than a stretch are checked too. A check that the end of the run would cut off (fewer batches left
+        than its two rounds take, in a run that could hold them) waits for the start of the next run: cut off, it
+        told nothing, cost a pool's start and put the next check 1,024 batches away; in 30-batch runs of W that was
+        about one check in four. The probe itself goes on across runs the same way (pace.Probe):
         runs of fewer batches than it takes (an evaluation of 10 to 40 batches) each started it afresh, spent
         most of their batches in its pool rounds, and on W ran 1.7 to 2 times slower than prefetch=0, run after
         run. Now each run times the rounds it has batches for, and a few runs later the probe decides. Runs too

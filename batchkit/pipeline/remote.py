@@ -187,12 +187,13 @@ class RemoteEngine(Engine):
         super().__init__(executor, window, owned, closer)
         self.workers = workers
 
-    def ordered(self, head: Callable, jobs: Iterable[tuple[Any, Any]]) -> Iterator[tuple[Any, Any]]:
+    def ordered(self, head: Callable, jobs: Iterable[tuple[Any, Any]],
+                total: int | None = None) -> Iterator[tuple[Any, Any]]:
         if self.executor is None:
             self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context('spawn'),
                                                 initializer=_install, initargs=(head,))
             head = functools.partial(_run_installed, head.token)
-        return super().ordered(head, jobs)
+        return super().ordered(head, jobs, total)
 
     def submit(self, head: Callable, batch: Any, executor: Executor | None = None) -> Any:
         if isinstance(batch, Done):

@@ -282,7 +282,7 @@ class _Run:
             def submit_head(batch: Any) -> Any:
                 return run_ops(head, batch, pipeline)
         jobs = self._led(self._jobs()) if self.lead else self._jobs()
-        with contextlib.closing(engine.ordered(submit_head, jobs)) as futures:
+        with contextlib.closing(engine.ordered(submit_head, jobs, self.n_batches)) as futures:
             for meta, future in futures:
                 try:
                     batch = engine.result(future)

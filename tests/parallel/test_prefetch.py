@@ -392,6 +392,40 @@ def test_a_pool_that_slows_down_within_a_stretch_is_checked_at_once():
     assert not any(name.startswith('batchkit-prefetch_') for name in threads[560:])
 
 
+def _engine_threads(settled: tuple, total: int, remembered: list) -> list[str]:
+    """The thread of each head in one run of `total` jobs on a 2-thread adaptive engine that starts from `settled`
+    (mode, batches left before the check, stretch), as a pipeline's next run does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from batchkit.pipeline.prefetch import Engine
+    engine = Engine(ThreadPoolExecutor(2, thread_name_prefix='batchkit-prefetch'), window=3, owned=True, adaptive=True)
+    engine.settled, engine.remember = settled, remembered.append
+    try:
+        out = [engine.result(future) for _, future in
+               engine.ordered(lambda k: (k, threading.current_thread().name), ((k, k) for k in range(total)), total)]
+    finally:
+        engine.close()
+    assert [k for k, _ in out] == list(range(total))
+    return [name for _, name in out]
+
+
+def test_a_check_the_end_of_the_run_would_cut_off_starts_the_next_run():
+    """NOTE [ Adaptive threads ]: a check takes a pool round (12 batches) and an inline round (9)."""
+    main, remembered = threading.current_thread().name, []
+    assert _engine_threads(('inline', 15, 256), 25, remembered) == [main] * 25     # 10 left after the stretch
+    assert remembered[-1] == ('inline', 0, 256)
+    threads = _engine_threads(remembered[-1], 25, remembered)
+    assert all(name.startswith('batchkit-prefetch_') for name in threads[:12])
+    assert threads[12:21] == [main] * 9
+
+
+def test_a_run_too_short_for_a_whole_check_is_still_checked():
+    threads = _engine_threads(('inline', 5, 256), 15, [])
+    main = threading.current_thread().name
+    assert threads[:5] == [main] * 5
+    assert all(name.startswith('batchkit-prefetch_') for name in threads[5:])
+
+
 def test_a_slowdown_is_judged_by_gaps_all_timed_after_it():
     """NOTE [ Adaptive threads ]: the look that sees a slowdown holds gaps from both sides of it."""
     from batchkit.pipeline.pace import RECHECK_GAPS, WATCH_EVERY, Watch
